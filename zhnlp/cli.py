@@ -1,0 +1,57 @@
+"""The `zhnlp` command. Each subcommand is a thin face on a function in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+from zhnlp.errors import ZhnlpError
+
+
+def _lazy(module: str, function: str = "main"):
+    """Import the subcommand's module only when it runs: `zhnlp --help` stays fast."""
+
+    def run(args: argparse.Namespace) -> int | None:
+        return getattr(import_module(module), function)(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zhnlp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    corpora = commands.add_parser("corpora", help="list the datasets and verify the files")
+    corpora.add_argument("--no-verify", action="store_true", help="skip checksums and counts")
+    corpora.set_defaults(run=_lazy("zhnlp.corpora_cli"))
+
+    evaluate = commands.add_parser("evaluate", help="score a system output against a split")
+    evaluate.add_argument("--dataset", required=True, help="dataset name (see `zhnlp corpora`)")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--task", help="cws, pos, ner, dep or srl (default: all it can)")
+    evaluate.add_argument("--system", help="system output: segmented text, CoNLL-U or JSON lines")
+    evaluate.add_argument("--system-format", choices=["text", "conllu", "json"],
+                          help="format of --system (default: guessed from its content)")
+    evaluate.add_argument("--json", dest="json_out", help="also write the scores to this file")
+    evaluate.set_defaults(run=_lazy("zhnlp.evaluate"))
+
+    pretrain = commands.add_parser("pretrain", help="pretrain the shared encoder")
+    pretrain.add_argument("--config", required=True, help="configs/pretrain-*.toml")
+    pretrain.set_defaults(run=_lazy("zhnlp.pretrain.loop"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except ZhnlpError as error:
+        print(f"zhnlp: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

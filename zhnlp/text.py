@@ -1,0 +1,74 @@
+"""Text normalisation and sentence splitting that keep offsets into the original string.
+
+Normalisation works character by character: every output string has exactly the length
+of its input, so an offset into the normalised text is also an offset into the original.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import opencc
+
+_T2S = opencc.OpenCC("t2s")
+
+FULLWIDTH_FIRST, FULLWIDTH_LAST, FULLWIDTH_SHIFT = 0xFF01, 0xFF5E, 0xFEE0
+IDEOGRAPHIC_SPACE = "\u3000"
+
+
+@cache
+def normalize_char(char: str) -> str:
+    """Map one character to its half-width, simplified form (always one character)."""
+    code = ord(char)
+    if FULLWIDTH_FIRST <= code <= FULLWIDTH_LAST:
+        return chr(code - FULLWIDTH_SHIFT)
+    if char == IDEOGRAPHIC_SPACE:
+        return " "
+    if code < 0x2E80:  # below the CJK blocks nothing changes; skip OpenCC
+        return char
+    simplified = _T2S.convert(char)
+    # OpenCC may map one character to several in rare cases; keep offsets instead.
+    return simplified if len(simplified) == 1 else char
+
+
+def normalize(text: str) -> str:
+    """Full-width ASCII to half-width and traditional to simplified, length-preserving."""
+    return "".join(map(normalize_char, text))
+
+
+# A sentence ends after these marks, plus any closing quotes/brackets that follow them.
+_SENTENCE_END = re.compile(r"[。！？!?…]+[”’」』）)\]]*|\n+|(?<![0-9])[.;；](?![0-9])[”’」』）)]*")
+_CLAUSE_END = re.compile(r"[，,；;：:、]")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Split text into sentences; returns (start, end) offsets with whitespace trimmed."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.end()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return [trimmed for span in spans if (trimmed := _trim(text, *span))]
+
+
+def split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut text[start:end] into pieces of at most max_chars, preferring clause boundaries."""
+    pieces: list[tuple[int, int]] = []
+    while end - start > max_chars:
+        window = text[start : start + max_chars]
+        cuts = [m.end() for m in _CLAUSE_END.finditer(window)]
+        cut = start + (cuts[-1] if cuts and cuts[-1] > max_chars // 4 else max_chars)
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return [trimmed for span in pieces if (trimmed := _trim(text, *span))]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
