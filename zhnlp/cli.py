@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", dest="json_out", help="also write the scores to this file")
     evaluate.set_defaults(run=_lazy("zhnlp.evaluate"))
 
+    train = commands.add_parser("train", help="train teachers and the multitask student")
+    train.add_argument("--config", required=True, help="configs/<name>.toml")
+    train.add_argument("--stage", choices=["teachers", "student", "all"], default="all")
+    train.set_defaults(run=_lazy("zhnlp.train.recipe"))
+
     pretrain = commands.add_parser("pretrain", help="pretrain the shared encoder")
     pretrain.add_argument("--config", required=True, help="configs/pretrain-*.toml")
     pretrain.set_defaults(run=_lazy("zhnlp.pretrain.loop"))

@@ -1,0 +1,49 @@
+import torch
+
+from tests.conftest import build_tiny_model
+from zhnlp.model import MultiTaskModel
+from zhnlp.tasks.cws import tags_to_word_lengths, words_to_tags
+
+
+def test_bmes_round_trip():
+    assert words_to_tags([1, 2, 3]) == [3, 0, 2, 0, 1, 2]
+    assert tags_to_word_lengths(words_to_tags([1, 2, 3, 1])) == [1, 2, 3, 1]
+
+
+def test_predict_gives_well_formed_analyses():
+    model = build_tiny_model()
+    text = "他叫汤姆 去拿外衣。"
+    (analysis,) = model.predict([text], ["cws", "pos", "ner", "dep", "srl"])
+    covered = "".join(text[s:e] for s, e in analysis.words)
+    assert covered == text.replace(" ", "")
+    assert all(e > s for s, e in analysis.words)
+    n = len(analysis.words)
+    assert len(analysis.heads) == n and sorted(analysis.heads).count(0) == 1
+    assert set(analysis.pos) == {"upos", "xpos", "pku"} and len(analysis.pos["upos"]) == n
+    assert all(0 <= s < e <= len(text) for _, s, e in analysis.entities)
+    assert all(0 <= p < n for p, _ in analysis.predicates)
+
+
+def test_user_words_are_kept_whole():
+    model = build_tiny_model()
+    text = "他叫汤姆去拿外衣。"
+    forced = [[(2, 5), (6, 8)]]  # 汤姆去, 外衣
+    (analysis,) = model.predict([text], ["cws"], forced_words=forced)
+    assert (2, 5) in analysis.words and (6, 8) in analysis.words
+
+
+def test_pretokenized_words_skip_segmentation():
+    model = build_tiny_model()
+    words = [[(0, 1), (1, 2), (2, 4)]]
+    (analysis,) = model.predict(["他叫汤姆"], ["pos", "dep"], words=words)
+    assert analysis.words == words[0] and len(analysis.heads) == 3
+
+
+def test_save_load_round_trip(tiny_model_dir):
+    model = build_tiny_model()
+    loaded = MultiTaskModel.load(tiny_model_dir)
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    text = ["北京大学的李白。", "iPhone12好"]
+    tasks = ["cws", "pos", "ner", "dep", "srl"]
+    assert model.predict(text, tasks) == loaded.predict(text, tasks)

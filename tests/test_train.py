@@ -1,0 +1,98 @@
+import json
+import random
+
+import torch
+
+from tests.conftest import SAMPLES, build_tiny_model
+from zhnlp.corpora import open_text, read_char_tags, read_conll, read_propositions, read_segmented
+from zhnlp.train.data import TaskData, batches, collect_labels, cut_sentence, make_training_batch
+from zhnlp.train.trainer import Schedule, evaluate_sources, train
+
+
+def sample_sources() -> list[TaskData]:
+    def read(name, reader, **options):
+        return list(reader(open_text(SAMPLES / name), **options))
+
+    ud = read("sample.conllu", read_conll)
+    return [
+        TaskData("sample", "cws", "ctb", sentences=read("segmented.txt", read_segmented)),
+        TaskData("sample", "ner", "ctb", sentences=read("ner.bio", read_char_tags)),
+        TaskData("sample", "pos", "pku", pos_layers={"upos": "upos", "xpos": "xpos"},
+                 sentences=ud),
+        TaskData("sample", "dep", "pku", sentences=ud),
+        TaskData("sample", "srl", "pku",
+                 sentences=read("propositions.conllu", read_propositions)),
+    ]
+
+
+def test_labels_and_batches_cover_every_task():
+    sources = sample_sources()
+    labels = collect_labels(sources)
+    assert labels["ner"][0] == "O" and "B-ORG" in labels["ner"] and "S-PER" in labels["ner"]
+    assert labels["srl"][0] == "_" and {"A0", "A1"} <= set(labels["srl"])
+    model = build_tiny_model(labels=labels)
+    for source in sources:
+        batch = make_training_batch(model, source, source.sentences)
+        loss = model.heads[source.task].loss(model(batch, [source.task])[source.task], batch)
+        assert torch.isfinite(loss), source.task
+
+
+def test_cws_targets_are_bmes_of_the_gold_words():
+    (source, *_) = sample_sources()
+    model = build_tiny_model(labels=collect_labels([source]))
+    batch = make_training_batch(model, source, source.sentences[:1])
+    # 上海 浦东 开发 与 法制 建设 -> BE BE BE S BE BE
+    assert batch.targets["cws"][0].tolist() == [0, 2, 0, 2, 0, 2, 3, 0, 2, 0, 2]
+
+
+def test_srl_targets_mark_predicates_and_roles():
+    source = sample_sources()[-1]
+    labels = collect_labels([source])
+    model = build_tiny_model(labels=labels)
+    batch = make_training_batch(model, source, source.sentences)
+    assert batch.targets["srl:predicates"][0].tolist() == [0, 1, 0, 0, 1, 0, 0]
+    role = {label: i for i, label in enumerate(labels["srl"])}
+    assert batch.targets["srl:roles"][0, 1, :3].tolist() == [role["A0"], role["_"], role["A1"]]
+    assert batch.targets["srl:roles"][0, 0].tolist() == [-100] * 7  # not a predicate
+
+
+def test_cut_sentence_keeps_words_and_entities_whole():
+    sources = sample_sources()
+    long_words = cut_sentence(sources[0].sentences[0], max_chars=5)
+    assert ["".join(p.words) for p in long_words] == ["上海浦东", "开发与法制", "建设"]
+    ner = cut_sentence(sources[1].sentences[0], max_chars=5)  # 中国队在北京, LOC at 4-6
+    assert [p.text for p in ner] == ["中国队在", "北京"]
+    assert [(e.label, e.start, e.end) for e in ner[1].entities] == [("LOC", 0, 2)]
+
+
+def test_batches_cover_every_sentence_once():
+    source = TaskData("x", "cws", "ctb", sentences=sample_sources()[0].sentences * 7)
+    seen = [s for group in batches(source, 30, random.Random(0)) for s in group]
+    assert len(seen) == len(source.sentences)
+
+
+def test_training_lowers_the_loss_and_keeps_the_best(tmp_path):
+    sources = sample_sources()
+    model = build_tiny_model(labels=collect_labels(sources))
+    schedule = Schedule(epochs=30, batch_chars=400, learning_rate=1e-3, head_learning_rate=5e-3,
+                        warmup=0.0)
+    state = train(model, sources, sources, schedule, tmp_path / "run", log=lambda _: None)
+    history = state.history
+    assert history[-1]["dev"]["sample:cws"] >= history[0]["dev"]["sample:cws"]
+    first, last = history[0]["loss"], history[-1]["loss"]
+    assert all(last[name] < first[name] for name in first)
+    saved = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert saved["meta"]["dev"] == max(history, key=lambda r: r["dev_mean"])["dev"]
+
+
+def test_distillation_runs_with_teachers(tmp_path):
+    sources = sample_sources()
+    labels = collect_labels(sources)
+    teachers = {source.task: build_tiny_model(seed=1, labels={source.task: labels[source.task]})
+                for source in sources}
+    student = build_tiny_model(labels=labels)
+    state = train(student, sources, sources, Schedule(epochs=2, batch_chars=400),
+                  tmp_path / "student", teachers=teachers, log=lambda _: None)
+    assert state.step > 0 and (tmp_path / "student" / "best" / "model.safetensors").exists()
+    assert set(evaluate_sources(student, sources)) == {f"sample:{t}" for t in
+                                                        ("cws", "ner", "pos", "dep", "srl")}

@@ -1,0 +1,254 @@
+"""MultiTaskModel: the shared encoder plus one head per task; save/load as a self-describing
+directory (config.json + model.safetensors + vocab.txt + tokenizer files), no pickle.
+
+The model works on one sentence at a time (a string of at most `max_chars` characters);
+splitting documents into sentences and mapping offsets is the Pipeline's job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel
+
+from zhnlp.errors import ZhnlpError
+from zhnlp.tasks.common import CHAR_OFFSET, Batch
+from zhnlp.tasks.cws import FREE, SegmentationHead, words_to_tags
+from zhnlp.tasks.dep import ParsingHead
+from zhnlp.tasks.ner import EntityHead
+from zhnlp.tasks.pos import TaggingHead
+from zhnlp.tasks.srl import RoleHead
+from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding
+
+HEADS = {head.task: head for head in (SegmentationHead, TaggingHead, EntityHead, ParsingHead,
+                                      RoleHead)}
+TASKS = tuple(HEADS)
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+
+Span = tuple[int, int]
+
+
+@dataclass
+class Analysis:
+    """What the model found in one sentence; offsets index the sentence string it was given."""
+
+    words: list[Span]
+    pos: dict[str, list[str]] | None = None  # tag layer ("upos", "xpos", "pku") -> tags
+    heads: list[int] | None = None  # 1-based, 0 = root
+    deprels: list[str] | None = None
+    entities: list[tuple[str, int, int]] | None = None
+    predicates: list[tuple[int, list[tuple[int, str]]]] | None = None  # word indices
+
+
+class MultiTaskModel(nn.Module):
+    def __init__(self, encoder: nn.Module, tokenizer: CharTokenizer, heads: dict[str, nn.Module],
+                 standards: list[str], default_standard: str | None = None,
+                 meta: dict | None = None) -> None:
+        super().__init__()
+        if len(standards) > len(RESERVED_TOKENS):
+            raise ValueError(f"at most {len(RESERVED_TOKENS)} segmentation standards")
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # BERT's pooler is unused: keep it out of the weights
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.heads = nn.ModuleDict(heads)
+        self.standards = list(standards)
+        self.default_standard = default_standard or self.standards[0]
+        self.meta = meta or {}
+        self.max_chars = encoder.config.max_position_embeddings - CHAR_OFFSET - 1
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.heads)
+
+    # -- construction and storage --------------------------------------------------------
+
+    @classmethod
+    def build(cls, encoder: nn.Module, tokenizer: CharTokenizer, labels: dict[str, object],
+              standards: list[str], **head_options: dict) -> MultiTaskModel:
+        """A fresh model; labels maps each task to its label list (pos: layer -> list)."""
+        hidden = encoder.config.hidden_size
+        heads = {}
+        for task, task_labels in labels.items():
+            options = head_options.get(task, {})
+            if task == "cws":
+                heads[task] = SegmentationHead(hidden, **options)
+            else:
+                heads[task] = HEADS[task](hidden, task_labels, **options)
+        return cls(encoder, tokenizer, heads, standards)
+
+    def config(self) -> dict:
+        heads = {task: head.config() for task, head in self.heads.items()}
+        for task, head in heads.items():
+            if task == "cws":
+                head.pop("labels")  # fixed B/M/E/S
+        return {"model_type": "zhnlp", "encoder": self.encoder.config.to_dict(), "heads": heads,
+                "standards": self.standards, "default_standard": self.default_standard,
+                "meta": self.meta}
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config(), ensure_ascii=False,
+                                                        indent=1) + "\n", encoding="utf-8")
+        state = {name: tensor.contiguous() for name, tensor in self.state_dict().items()}
+        save_file(state, directory / WEIGHTS_FILE)
+        self.tokenizer.save_pretrained(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> MultiTaskModel:
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.exists():
+            raise ZhnlpError(f"no zhnlp model in {directory} ({CONFIG_FILE} is missing); give "
+                             "the directory of a model saved by zhnlp.")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.get("model_type") != "zhnlp":
+            raise ZhnlpError(f"{directory} holds no zhnlp model (a bare encoder?); train heads "
+                             "on it with `zhnlp train` first.")
+        encoder_config = dict(config["encoder"])
+        encoder = AutoModel.from_config(AutoConfig.for_model(**encoder_config))
+        heads = {}
+        for task, options in config["heads"].items():
+            options = dict(options)
+            labels = options.pop("labels", None)
+            heads[task] = HEADS[task](encoder.config.hidden_size,
+                                      **({"labels": labels} if labels else {}), **options)
+        model = cls(encoder, CharTokenizer.from_pretrained(directory), heads,
+                    config["standards"], config["default_standard"], config.get("meta"))
+        model.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        return model.eval()
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def standard_id(self, standard: str | None) -> int:
+        standard = standard or self.default_standard
+        if standard not in self.standards:
+            raise ZhnlpError(f"this model knows no segmentation standard {standard!r}; it has "
+                             f"{', '.join(self.standards)}.")
+        return self.tokenizer.token_to_id[RESERVED_TOKENS[self.standards.index(standard)]]
+
+    def make_batch(self, encodings: list[Encoding], standard: str | None,
+                   word_spans: list[list[Span]] | None = None) -> Batch:
+        """Pad encoded sentences; word_spans are character spans into each sentence."""
+        marker = self.standard_id(standard)
+        rows = [[e.ids[0], marker, *e.ids[1:]] for e in encodings]
+        width = max(map(len, rows))
+        input_ids = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row)
+        batch = Batch(input_ids=input_ids, attention_mask=(input_ids != 0).long(),
+                      char_lengths=torch.tensor([len(row) - CHAR_OFFSET - 1 for row in rows]))
+        if word_spans is not None:
+            attach_words(batch, encodings, word_spans)
+        return batch
+
+    def forward(self, batch: Batch, tasks: list[str]) -> dict[str, dict[str, torch.Tensor]]:
+        hidden = self.encoder(input_ids=batch.input_ids,
+                              attention_mask=batch.attention_mask).last_hidden_state
+        return {task: self.heads[task](hidden, batch) for task in tasks}
+
+    # -- prediction ------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str], tasks: list[str], standard: str | None = None,
+                words: list[list[Span]] | None = None,
+                forced_words: list[list[Span]] | None = None) -> list[Analysis]:
+        """Analyse a batch of sentences (each at most max_chars long). `words` gives the
+        segmentation (character spans) and skips CWS; `forced_words` are dictionary
+        matches CWS must keep as words."""
+        encodings = [self.tokenizer.encode(text) for text in texts]
+        if any(len(e.ids) - 2 > self.max_chars for e in encodings):
+            raise ZhnlpError(f"a sentence is longer than {self.max_chars} characters; split it "
+                             "first (the Pipeline does).")
+        batch = self.make_batch(encodings, standard)
+        hidden = self.encoder(input_ids=batch.input_ids,
+                              attention_mask=batch.attention_mask).last_hidden_state
+        word_tasks = [task for task in ("pos", "dep", "srl") if task in tasks]
+        if words is None and ("cws" in tasks or word_tasks):
+            forced = None if forced_words is None else forced_tag_array(
+                encodings, forced_words, int(batch.char_lengths.max()))
+            lengths = self.heads["cws"].decode(self.heads["cws"](hidden, batch), batch, forced)
+            words = [token_lengths_to_spans(e, n) for e, n in zip(encodings, lengths)]
+        analyses = [Analysis(words=spans) for spans in words or [[] for _ in texts]]
+        if word_tasks:
+            attach_words(batch, encodings, words)
+            for task in word_tasks:
+                decoded = self.heads[task].decode(self.heads[task](hidden, batch), batch)
+                for analysis, result in zip(analyses, decoded):
+                    if task == "pos":
+                        analysis.pos = result
+                    elif task == "dep":
+                        analysis.heads, analysis.deprels = result
+                    else:
+                        analysis.predicates = result
+        if "ner" in tasks:
+            spans = self.heads["ner"].decode(self.heads["ner"](hidden, batch), batch)
+            for analysis, encoding, sentence_spans in zip(analyses, encodings, spans):
+                analysis.entities = [(label, *token_span_to_chars(encoding, start, end))
+                                     for label, start, end in sentence_spans]
+        return analyses
+
+    def check_tasks(self, tasks: list[str]) -> None:
+        for task in tasks:
+            if task not in TASKS:
+                raise ZhnlpError(f"unknown task {task!r}; choose from {', '.join(TASKS)}.")
+            if task not in self.heads:
+                raise ZhnlpError(f"this model has no {task} head; it has "
+                                 f"{', '.join(self.heads)}.")
+
+
+def attach_words(batch: Batch, encodings: list[Encoding], word_spans: list[list[Span]]) -> None:
+    """Give the batch its words (character spans per sentence) as token spans."""
+    token_spans = [chars_to_token_spans(e, spans) for e, spans in zip(encodings, word_spans)]
+    w_max = max([len(spans) for spans in token_spans] + [1])
+    batch.word_spans = torch.zeros(len(encodings), w_max, 2, dtype=torch.long)
+    for i, spans in enumerate(token_spans):
+        if spans:
+            batch.word_spans[i, : len(spans)] = torch.tensor(spans) + CHAR_OFFSET
+    batch.word_lengths = torch.tensor([len(spans) for spans in token_spans])
+
+
+# -- mapping between characters and tokens ---------------------------------------------
+# Token i (0-based, after [CLS]) is the i-th character that has a token; whitespace has none.
+
+
+def token_span_to_chars(encoding: Encoding, start: int, end: int) -> Span:
+    """Character span of character tokens start..end-1."""
+    return encoding.offsets[start + 1][0], encoding.offsets[end][1]
+
+
+def token_lengths_to_spans(encoding: Encoding, lengths: list[int]) -> list[Span]:
+    spans, start = [], 0
+    for n in lengths:
+        spans.append(token_span_to_chars(encoding, start, start + n))
+        start += n
+    return spans
+
+
+def chars_to_token_spans(encoding: Encoding, spans: list[Span]) -> list[Span]:
+    """Token (start, end) of each character span; a span without tokens is an error."""
+    result = []
+    for start, end in spans:
+        tokens = [t for t in encoding.char_to_token[start:end] if t != DROPPED]
+        if not tokens:
+            raise ZhnlpError("a word holds no character the model can read (only whitespace?); "
+                             "remove empty or blank words.")
+        result.append((tokens[0] - 1, tokens[-1]))  # char_to_token counts [CLS]
+    return result
+
+
+def forced_tag_array(encodings: list[Encoding], forced_words: list[list[Span]],
+                     width: int) -> np.ndarray:
+    """[B, width] B/M/E/S tag ids the dictionary forces (FREE elsewhere)."""
+    forced = np.full((len(encodings), width), FREE, dtype=np.int64)
+    for row, (encoding, spans) in enumerate(zip(encodings, forced_words)):
+        for start, end in chars_to_token_spans(encoding, spans):
+            forced[row, start:end] = words_to_tags([end - start])
+    return forced

@@ -1,0 +1,75 @@
+"""Dependency parsing: biaffine arc and label scorers (Dozat & Manning) over word states,
+decoded into trees by Chu-Liu/Edmonds (or Eisner for projective trees)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from zhnlp.decoders import eisner, mst
+from zhnlp.tasks.common import MLP, Batch, Biaffine, soft_target_loss, word_states
+
+NOT_A_HEAD = -1e4  # finite, so soft-target losses over heads stay defined
+
+
+class ParsingHead(nn.Module):
+    task = "dep"
+
+    def __init__(self, hidden_size: int, labels: list[str], arc_size: int = 256,
+                 label_size: int = 64, projective: bool = False, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.labels = labels
+        self.projective = projective
+        self.arc_dep = MLP(hidden_size, arc_size, dropout)
+        self.arc_head = MLP(hidden_size, arc_size, dropout)
+        self.rel_dep = MLP(hidden_size, label_size, dropout)
+        self.rel_head = MLP(hidden_size, label_size, dropout)
+        self.arc_scorer = Biaffine(arc_size)
+        self.rel_scorer = Biaffine(label_size, len(labels))
+        self.sizes = {"arc_size": arc_size, "label_size": label_size, "projective": projective}
+
+    def config(self) -> dict:
+        return {"labels": self.labels, **self.sizes}
+
+    def forward(self, hidden: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        # Position 0 is the root, represented by the [CLS] state.
+        nodes = torch.cat([hidden[:, :1], word_states(hidden, batch)], dim=1)
+        arcs = self.arc_scorer(self.arc_dep(nodes), self.arc_head(nodes))  # [B, dep, head]
+        head_mask = F.pad(batch.word_mask, (1, 0), value=True)[:, None, :]
+        arcs = arcs.masked_fill(~head_mask, NOT_A_HEAD)
+        rels = self.rel_scorer(self.rel_dep(nodes), self.rel_head(nodes)).permute(0, 2, 3, 1)
+        return {"arcs": arcs, "rels": rels}  # rels: [B, dep, head, label]
+
+    def _word_parts(self, outputs: dict, heads: torch.Tensor):
+        """Arc scores and the label scores at the given heads, for words 1..W."""
+        arcs = outputs["arcs"][:, 1:]
+        index = heads.clamp(min=0)[..., None, None].expand(-1, -1, 1, len(self.labels))
+        rels = outputs["rels"][:, 1:].gather(2, index).squeeze(2)
+        return arcs, rels
+
+    def loss(self, outputs: dict, batch: Batch) -> torch.Tensor:
+        heads, rels = batch.targets["dep:heads"], batch.targets["dep:rels"]
+        arc_scores, rel_scores = self._word_parts(outputs, heads)
+        arc_loss = F.cross_entropy(arc_scores.flatten(0, 1), heads.flatten(), ignore_index=-100)
+        rel_loss = F.cross_entropy(rel_scores.flatten(0, 1), rels.flatten(), ignore_index=-100)
+        return arc_loss + rel_loss
+
+    def distill_loss(self, outputs: dict, teacher: dict, batch: Batch, temperature: float):
+        heads = batch.targets["dep:heads"]
+        student_arcs, student_rels = self._word_parts(outputs, heads)
+        teacher_arcs, teacher_rels = self._word_parts(teacher, heads)
+        mask = batch.word_mask
+        return (soft_target_loss(student_arcs, teacher_arcs, mask, temperature)
+                + soft_target_loss(student_rels, teacher_rels, mask, temperature))
+
+    def decode(self, outputs: dict, batch: Batch) -> list[tuple[list[int], list[str]]]:
+        """(heads, relations) per sentence; heads 1-based, 0 = root."""
+        scores = F.log_softmax(outputs["arcs"].float(), dim=-1).numpy()
+        lengths = batch.word_lengths.numpy()
+        heads = (eisner if self.projective else mst)(scores, lengths)
+        heads_t = torch.from_numpy(heads[:, 1:]).clamp(min=0)
+        _, rel_scores = self._word_parts(outputs, heads_t)
+        best_rels = rel_scores.argmax(-1).tolist()
+        return [(heads[b, 1 : n + 1].tolist(), [self.labels[r] for r in best_rels[b][:n]])
+                for b, n in enumerate(lengths.tolist())]

@@ -1,0 +1,133 @@
+"""`zhnlp train --config configs/<name>.toml`: the whole recipe, stage by stage.
+
+Stages: `teachers` (one single-task model per task, gold labels only), then `student` (all
+tasks, gold + the teachers' soft targets, teacher annealing). With `distill = false` the
+student is plain multitask learning (the ablation). Each finished model is kept in the run
+directory (`runs/<name>/...`), so a rerun skips what is done; the best student is copied
+to `output` with metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from zhnlp.corpora import corpora_root, file_sha256, get_dataset
+from zhnlp.encoder import load_encoder
+from zhnlp.errors import ZhnlpError
+from zhnlp.model import MultiTaskModel
+from zhnlp.tokenizer import CharTokenizer
+from zhnlp.train.data import TaskData, collect_labels
+from zhnlp.train.trainer import Schedule, evaluate_sources, train
+
+SOURCE_KEYS = {"dataset", "task", "standard", "pos_layers", "split", "skip", "limit",
+               "max_chars"}
+
+
+def read_config(path: Path) -> dict:
+    if not path.exists():
+        raise ZhnlpError(f"config {path} does not exist.")
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def schedule_from(section: dict) -> Schedule:
+    known = {f.name for f in fields(Schedule)}
+    unknown = set(section) - known
+    if unknown:
+        raise ZhnlpError(f"unknown schedule settings {sorted(unknown)}; known: {sorted(known)}.")
+    return Schedule(**section)
+
+
+def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
+    """(train, dev) TaskData of every [[sources]] entry."""
+    train_sources, dev_sources = [], []
+    for entry in config["sources"]:
+        entry = dict(entry)
+        dev_options = entry.pop("dev", {"split": "dev"})
+        unknown = set(entry) - SOURCE_KEYS
+        if unknown:
+            raise ZhnlpError(f"unknown source settings {sorted(unknown)} in {entry['dataset']}.")
+        train_sources.append(TaskData(**entry).load())
+        dev_entry = {k: v for k, v in entry.items() if k not in ("split", "skip", "limit")}
+        dev_sources.append(TaskData(**dev_entry, **dev_options).load())
+    return train_sources, dev_sources
+
+
+def new_model(config: dict, labels: dict) -> MultiTaskModel:
+    encoder_dir = Path(config["encoder"])
+    encoder = load_encoder(encoder_dir)
+    tokenizer = CharTokenizer.from_pretrained(encoder_dir)
+    model = MultiTaskModel.build(encoder, tokenizer, labels, config["standards"],
+                                 **config.get("heads", {}))
+    model.default_standard = config.get("default_standard", config["standards"][0])
+    return model
+
+
+def data_manifest(sources: list[TaskData]) -> dict:
+    """Checksums of every file the run read, for the run directory."""
+    files = {}
+    for source in sources:
+        split = get_dataset(source.dataset).splits[source.split]
+        files[split.path] = file_sha256(corpora_root() / split.path)
+    return files
+
+
+def run(config_path: Path, stages: list[str]) -> Path:
+    config = read_config(config_path)
+    torch.set_num_threads(config.get("threads", torch.get_num_threads()))
+    run_dir = Path(config.get("run_dir", f"runs/{config['name']}"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(config_path, run_dir / "config.toml")
+    train_sources, dev_sources = sources_from(config)
+    (run_dir / "data.json").write_text(json.dumps(data_manifest(train_sources + dev_sources),
+                                                  indent=1) + "\n", encoding="utf-8")
+    labels = collect_labels(train_sources)
+    tasks = list(dict.fromkeys(source.task for source in train_sources))
+    teachers: dict[str, MultiTaskModel] = {}
+    if "teachers" in stages:
+        for task in tasks:
+            teacher_dir = run_dir / "teachers" / task
+            if not (teacher_dir / "best" / "config.json").exists():
+                started = time.monotonic()
+                model = new_model(config, {task: labels[task]})
+                train(model, [s for s in train_sources if s.task == task],
+                      [s for s in dev_sources if s.task == task],
+                      schedule_from(config.get("teacher_schedule", {})), teacher_dir)
+                (teacher_dir / "done.json").write_text(json.dumps(
+                    {"minutes": round((time.monotonic() - started) / 60, 1)}) + "\n")
+    if "student" in stages:
+        if config.get("distill", True):
+            for task in tasks:
+                teacher_dir = run_dir / "teachers" / task / "best"
+                if not (teacher_dir / "config.json").exists():
+                    raise ZhnlpError(f"the {task} teacher is missing ({teacher_dir}); run the "
+                                     "teachers stage first.")
+                teachers[task] = MultiTaskModel.load(teacher_dir)
+        student_dir = run_dir / ("student" if teachers else "multitask")
+        started = time.monotonic()
+        model = new_model(config, labels)
+        train(model, train_sources, dev_sources, schedule_from(config.get("schedule", {})),
+              student_dir, teachers=teachers or None)
+        best = MultiTaskModel.load(student_dir / "best")
+        best.meta.update({"name": config["name"], "train_minutes":
+                          round((time.monotonic() - started) / 60, 1),
+                          "dev": evaluate_sources(best, dev_sources)})
+        if "output" in config:
+            best.save(config["output"])
+            Path(config["output"], "metrics.json").write_text(
+                json.dumps({"dev": best.meta["dev"]}, indent=1) + "\n", encoding="utf-8")
+    return run_dir
+
+
+def main(args: argparse.Namespace) -> int:
+    stages = ["teachers", "student"] if args.stage == "all" else [args.stage]
+    run(Path(args.config), stages)
+    return 0

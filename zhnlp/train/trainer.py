@@ -1,0 +1,197 @@
+"""Training: single-task teachers, then one multitask student on gold labels plus the
+teachers' soft targets with teacher annealing (Clark et al. 2019 "BAM!", N-LTP).
+
+loss(student batch of task t) = λ · gold_loss + (1 − λ) · KL(teacher_t ‖ student) at temperature
+T, with λ rising linearly from 0 to 1 over training. Tasks are sampled ∝ size^α (α = 0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from zhnlp import metrics
+from zhnlp.corpora import Entity, Predicate, Sentence
+from zhnlp.model import MultiTaskModel
+from zhnlp.train.data import TaskData, batches, make_training_batch
+
+
+@dataclass
+class Schedule:
+    epochs: float = 3.0  # passes over the (sampled) training data
+    batch_chars: int = 2000  # characters per batch (padding included)
+    learning_rate: float = 5e-5  # encoder
+    head_learning_rate: float = 1e-3
+    warmup: float = 0.1  # fraction of steps
+    weight_decay: float = 0.01
+    max_minutes: float | None = None  # stop cleanly (and keep the best) after this long
+    eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
+    sampling_alpha: float = 0.5
+    temperature: float = 1.0
+    seed: int = 1
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    best_score: float = -1.0
+    history: list[dict] = field(default_factory=list)
+
+
+def optimizer_for(model: MultiTaskModel, schedule: Schedule, total_steps: int):
+    encoder = [p for p in model.encoder.parameters() if p.requires_grad]
+    heads = [p for p in model.heads.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [{"params": encoder, "lr": schedule.learning_rate},
+         {"params": heads, "lr": schedule.head_learning_rate}],
+        weight_decay=schedule.weight_decay)
+    warmup = max(1, int(schedule.warmup * total_steps))
+
+    def factor(step: int) -> float:  # linear warm-up, then linear decay to 0
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def sampling_weights(sources: list[TaskData], alpha: float) -> list[float]:
+    sizes = [sum(len(s.text) for s in source.sentences) for source in sources]
+    weights = [size**alpha for size in sizes]
+    return [w / sum(weights) for w in weights]
+
+
+def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
+          schedule: Schedule, run_dir: Path,
+          teachers: dict[str, MultiTaskModel] | None = None,
+          log: Callable[[str], None] = print) -> TrainState:
+    """Train model on sources (gold, plus teachers' soft targets where given); evaluate
+    on dev after every epoch (or eval_every steps) and keep the best model in run_dir/best."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(schedule.seed)
+    torch.manual_seed(schedule.seed)
+    weights = sampling_weights(sources, schedule.sampling_alpha)
+    batches_per_epoch = sum(
+        math.ceil(sum(len(s.text) for s in source.sentences) / schedule.batch_chars)
+        for source in sources)
+    total_steps = max(1, int(schedule.epochs * batches_per_epoch))
+    eval_every = schedule.eval_every or batches_per_epoch
+    optimizer, scheduler = optimizer_for(model, schedule, total_steps)
+    streams = {source.name: iter(()) for source in sources}
+    state = TrainState()
+    started = time.monotonic()
+    log_file = (run_dir / "log.jsonl").open("a", encoding="utf-8")
+    progress = tqdm(total=total_steps, desc=run_dir.name, unit="step", mininterval=5)
+    running: dict[str, float] = {}
+    model.train()
+    while state.step < total_steps:
+        source = rng.choices(sources, weights)[0]
+        sentences = next(streams[source.name], None)
+        if sentences is None:  # this source is used up: a new shuffled pass over it
+            streams[source.name] = batches(source, schedule.batch_chars, rng)
+            sentences = next(streams[source.name])
+        batch = make_training_batch(model, source, sentences)
+        outputs = model(batch, [source.task])[source.task]
+        head = model.heads[source.task]
+        loss = head.loss(outputs, batch)
+        if teachers and source.task in teachers:
+            annealing = state.step / total_steps  # λ: 0 → 1
+            with torch.no_grad():
+                teacher_outputs = teachers[source.task](batch, [source.task])[source.task]
+            soft = head.distill_loss(outputs, teacher_outputs, batch, schedule.temperature)
+            loss = annealing * loss + (1 - annealing) * soft
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        scheduler.step()
+        state.step += 1
+        progress.update()
+        running[source.name] = 0.98 * running.get(source.name, loss.item()) + 0.02 * loss.item()
+        out_of_time = (schedule.max_minutes is not None
+                       and time.monotonic() - started > 60 * schedule.max_minutes)
+        if state.step % eval_every == 0 or state.step == total_steps or out_of_time:
+            scores = evaluate_sources(model, dev)
+            score = sum(scores.values()) / max(1, len(scores))
+            record = {"step": state.step, "minutes": round((time.monotonic() - started) / 60, 2),
+                      "loss": {k: round(v, 4) for k, v in running.items()},
+                      "dev": scores, "dev_mean": score}
+            state.history.append(record)
+            log_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            log_file.flush()
+            log(f"step {state.step}/{total_steps}: dev {json.dumps(scores)}")
+            if score > state.best_score:
+                state.best_score = score
+                model.meta["dev"] = scores
+                model.save(run_dir / "best")
+            model.train()
+        if out_of_time:
+            log(f"stopping after {schedule.max_minutes} minutes (max_minutes)")
+            break
+    progress.close()
+    log_file.close()
+    model.eval()
+    return state
+
+
+# -- dev evaluation ------------------------------------------------------------------------
+
+
+def evaluate_sources(model: MultiTaskModel, dev: list[TaskData],
+                     batch_size: int = 64) -> dict[str, float]:
+    """The main dev score of each source: CWS F1, POS accuracy (gold words), NER F1, LAS
+    (gold words), SRL argument F1 (gold words)."""
+    model.eval()
+    scores = {}
+    for source in dev:
+        if source.task not in model.heads:
+            continue
+        gold = source.sentences
+        system = []
+        for first in range(0, len(gold), batch_size):
+            chunk = gold[first : first + batch_size]
+            words = None if source.task in ("cws", "ner") else [s.word_spans() for s in chunk]
+            analyses = model.predict([s.text for s in chunk], [source.task], source.standard,
+                                     words=words)
+            system += [to_sentence(s.text, a, source.pos_layers) for s, a in zip(chunk, analyses)]
+        scores[source.name] = round(main_score(source, gold, system), 2)
+    return scores
+
+
+def main_score(source: TaskData, gold: list[Sentence], system: list[Sentence]) -> float:
+    if source.task == "cws":
+        return metrics.cws_scores(gold, system)["F1"]
+    if source.task == "pos":
+        layers = list(source.pos_layers.values())
+        return sum(metrics.pos_accuracy(gold, system, layer=f)["accuracy"]
+                   for f in layers) / len(layers)
+    if source.task == "ner":
+        return metrics.ner_scores(gold, system)["F1"]
+    if source.task == "dep":
+        return metrics.attachment_scores(gold, system)["LAS"]
+    return metrics.srl_scores(gold, system)["F1"]
+
+
+def to_sentence(text: str, analysis, pos_layers: dict[str, str] | None = None) -> Sentence:
+    """A model Analysis as a Sentence record, for the scorers. pos_layers maps the model's
+    tag layers to Sentence fields (e.g. {"pku": "xpos"})."""
+    sentence = Sentence(text=text, words=[text[s:e] for s, e in analysis.words])
+    if analysis.pos is not None:
+        for layer, field_name in (pos_layers or {"upos": "upos", "xpos": "xpos"}).items():
+            if layer in analysis.pos:
+                setattr(sentence, field_name, analysis.pos[layer])
+    sentence.heads, sentence.deprels = analysis.heads, analysis.deprels
+    if analysis.entities is not None:
+        sentence.entities = [Entity(label, s, e) for label, s, e in analysis.entities]
+    if analysis.predicates is not None:
+        sentence.predicates = [Predicate(index, "_", arguments)
+                               for index, arguments in analysis.predicates]
+    return sentence
