@@ -278,6 +278,7 @@ class Dataset:
     splits: dict[str, SplitFile]
     description: str = ""
     words_list: str | None = None  # official training word list (for OOV), if any
+    standard: str | None = None  # segmentation standard of its words (ctb, pku, ud, ...)
 
     def read(self, split: str) -> list[Sentence]:
         if split not in self.splits:
@@ -326,6 +327,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, Dataset]:
             splits=splits,
             description=entry.get("description", ""),
             words_list=entry.get("words_list"),
+            standard=entry.get("standard"),
         )
     return datasets
 

@@ -29,7 +29,7 @@ class TaskData:
 
     dataset: str
     task: str
-    standard: str
+    standard: str  # a standard of the model, or "any": a random one per batch (NER)
     pos_layers: dict[str, str] = field(default_factory=dict)  # POS layer -> Sentence field
     split: str = "train"
     skip: int = 0  # leave the first `skip` sentences out (held out for model selection)
@@ -89,14 +89,17 @@ def token_tags_for_words(encoding: Encoding, spans: list[tuple[int, int]]) -> li
     return tags
 
 
-def make_training_batch(model: MultiTaskModel, source: TaskData,
-                        sentences: list[Sentence]) -> Batch:
+def make_training_batch(model: MultiTaskModel, source: TaskData, sentences: list[Sentence],
+                        rng: random.Random | None = None) -> Batch:
     """Encoder inputs and the gold targets of source.task for these sentences."""
     encodings = [model.tokenizer.encode(s.text, max_length=model.max_chars + 2)
                  for s in sentences]
     task = source.task
     needs_words = task in ("pos", "dep", "srl")
-    batch = model.make_batch(encodings, source.standard,
+    standard = source.standard
+    if standard == "any":  # the head must work whatever standard the user picks
+        standard = (rng or random).choice(model.standards)
+    batch = model.make_batch(encodings, standard,
                              [s.word_spans() for s in sentences] if needs_words else None)
     n_max = int(batch.char_lengths.max())
 

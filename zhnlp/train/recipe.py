@@ -56,8 +56,10 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
         if unknown:
             raise ZhnlpError(f"unknown source settings {sorted(unknown)} in {entry['dataset']}.")
         train_sources.append(TaskData(**entry).load())
+        if dev_options is False:  # scored through another source's dev set
+            continue
         dev_entry = {k: v for k, v in entry.items() if k not in ("split", "skip", "limit")}
-        dev_sources.append(TaskData(**dev_entry, **dev_options).load())
+        dev_sources.append(TaskData(**{**dev_entry, **dev_options}).load())
     return train_sources, dev_sources
 
 

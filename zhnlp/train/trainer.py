@@ -98,7 +98,7 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
         if sentences is None:  # this source is used up: a new shuffled pass over it
             streams[source.name] = batches(source, schedule.batch_chars, rng)
             sentences = next(streams[source.name])
-        batch = make_training_batch(model, source, sentences)
+        batch = make_training_batch(model, source, sentences, rng)
         outputs = model(batch, [source.task])[source.task]
         head = model.heads[source.task]
         loss = head.loss(outputs, batch)
@@ -159,7 +159,8 @@ def evaluate_sources(model: MultiTaskModel, dev: list[TaskData],
         for first in range(0, len(gold), batch_size):
             chunk = gold[first : first + batch_size]
             words = None if source.task in ("cws", "ner") else [s.word_spans() for s in chunk]
-            analyses = model.predict([s.text for s in chunk], [source.task], source.standard,
+            standard = None if source.standard == "any" else source.standard
+            analyses = model.predict([s.text for s in chunk], [source.task], standard,
                                      words=words)
             system += [to_sentence(s.text, a, source.pos_layers) for s, a in zip(chunk, analyses)]
         scores[source.name] = round(main_score(source, gold, system), 2)
