@@ -1,0 +1,59 @@
+"""Structured decoders compiled with numba: Viterbi, Eisner, Chu-Liu/Edmonds, SRL.
+
+All functions take numpy arrays (torch tensors are accepted and moved to CPU) and return
+int64 numpy arrays; padding positions are -1. Layouts::
+
+    viterbi(emissions [B, T, L], transitions [L, L], lengths [B], start=None [L], end=None [L],
+            allowed=None)                           -> paths [B, T]   (zhnlp.decoders.chain)
+    allowed_transitions(labels, "BIO" | "BIOES" | "BMES") -> Constraints(trans, start, end)
+    eisner(scores [B, N+1, N+1], lengths [B])       -> heads [B, N+1] (zhnlp.decoders.tree)
+    mst(scores [B, N+1, N+1], lengths [B])          -> heads [B, N+1]
+    srl_roles(scores [P, N, R], lengths [P], core_roles) -> roles [P, N] (zhnlp.decoders.srl)
+    srl_spans(scores [P, T, L], lengths [P], labels, core_roles=CORE_ROLES) -> tags [P, T]
+
+``scores[b, d, h]`` is the score of head h for word d (0 = root, words 1..n, n = lengths[b]);
+``heads[b, 0] == 0`` and ``heads[b, d] == -1`` for d > n. Each submodule's docstring gives
+the exact semantics, constraints and tie-breaking.
+
+Kernels are ``numba.njit(cache=True)`` and batch-parallel over sentences (``prange``; set
+``numba.set_num_threads`` or ``NUMBA_NUM_THREADS`` to limit threads). A process forked after
+the parallel kernels ran (GNU OpenMP is not fork-safe) automatically uses serial twins of the
+batch loops instead (``_dispatch``). Compiled code is cached on disk (``__pycache__`` next to
+these files; numba falls back to a per-user cache directory when that is read-only;
+``NUMBA_CACHE_DIR`` overrides both), so only the first process after an install or source
+change pays JIT compilation (tens of seconds for all kernels); a warm process start pays
+about 0.3-0.6 s of numba initialisation on its first call. ``warmup()`` pays the compilation
+ahead of time, e.g. at image build: ``python -c "import zhnlp.decoders as d; d.warmup()"``.
+Plain-Python twins for tests live in ``zhnlp.decoders.reference``.
+"""
+
+import numpy as np
+
+from zhnlp.decoders._checks import DecoderInputError
+from zhnlp.decoders.chain import Constraints, allowed_transitions, viterbi
+from zhnlp.decoders.srl import CORE_ROLES, srl_roles, srl_spans
+from zhnlp.decoders.tree import eisner, mst
+
+__all__ = [
+    "CORE_ROLES",
+    "Constraints",
+    "DecoderInputError",
+    "allowed_transitions",
+    "eisner",
+    "mst",
+    "srl_roles",
+    "srl_spans",
+    "viterbi",
+    "warmup",
+]
+
+
+def warmup(viterbi_dtypes=(np.float32,)):
+    """Compile (or load from the cache) every parallel kernel; Viterbi for each given dtype
+    (the tree and SRL kernels always read float32)."""
+    eisner(np.zeros((1, 3, 3), np.float32), [2])
+    mst(np.zeros((1, 3, 3), np.float32), [2])
+    srl_roles(np.zeros((1, 2, 3), np.float32), [2], [1])
+    srl_spans(np.zeros((1, 2, 3), np.float32), [2], ["O", "B-A0", "I-A0"])
+    for dtype in viterbi_dtypes:
+        viterbi(np.zeros((1, 2, 3), dtype), np.zeros((3, 3), dtype), [2])
