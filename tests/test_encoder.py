@@ -1,0 +1,59 @@
+import pytest
+import torch
+from transformers import BertConfig, BertModel, ElectraConfig, ElectraModel
+
+from zhnlp.encoder import bert_config, build_encoder, load_encoder
+from zhnlp.errors import ZhnlpError
+from zhnlp.pretrain.config import ModelConfig
+
+TINY = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": 64, "max_position_embeddings": 64}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(1)
+
+
+def hidden(model, length=7):
+    ids = torch.randint(5, 50, (2, length))
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+
+
+def test_build_encoder_from_dict_and_dataclass():
+    model = build_encoder(TINY, vocab_size=100)
+    assert isinstance(model, BertModel)
+    assert hidden(model).shape == (2, 7, 32)
+    ours = bert_config(ModelConfig(), vocab_size=6000)
+    assert (ours.hidden_size, ours.num_hidden_layers, ours.num_attention_heads) == (256, 4, 4)
+    assert not hasattr(ours, "generator_fraction")
+    with pytest.raises(ZhnlpError):
+        bert_config(TINY)  # no vocab_size
+
+
+def test_load_encoder_builds_from_config():
+    model = load_encoder(BertConfig(vocab_size=100, **TINY))
+    assert hidden(model).shape == (2, 7, 32)
+
+
+def test_load_local_bert_checkpoint(tmp_path):
+    saved = BertModel(BertConfig(vocab_size=100, **TINY)).eval()
+    saved.save_pretrained(tmp_path)
+    loaded = load_encoder(tmp_path).eval()
+    assert isinstance(loaded, BertModel)
+    ids = torch.randint(5, 50, (1, 9))
+    assert torch.allclose(saved(ids).last_hidden_state, loaded(ids).last_hidden_state)
+
+
+def test_load_local_electra_checkpoint(tmp_path):
+    config = ElectraConfig(vocab_size=100, embedding_size=16, **TINY)
+    ElectraModel(config).save_pretrained(tmp_path / "electra")
+    loaded = load_encoder(str(tmp_path / "electra"))
+    assert isinstance(loaded, ElectraModel)
+    assert hidden(loaded).shape == (2, 7, 32)
+
+
+def test_load_encoder_rejects_a_folder_without_config(tmp_path):
+    with pytest.raises(ZhnlpError, match="config.json"):
+        load_encoder(tmp_path)

@@ -1,0 +1,73 @@
+"""The shared character encoder: build ours, or load any local BERT/ELECTRA/RoBERTa directory.
+
+`load_encoder(path)` loads a Hugging Face directory (config.json + weights) with AutoModel,
+never touching the network; `build_encoder(config)` makes a freshly initialised BERT from
+our model settings. Both return a transformers model whose `last_hidden_state` holds one
+vector per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from zhnlp.errors import ZhnlpError
+
+# Our defaults (see configs/pretrain-base.toml); any BertConfig keyword may be given.
+DEFAULT_ENCODER = {
+    "hidden_size": 256,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "intermediate_size": 1024,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+}
+_NOT_BERT_KEYS = {"generator_fraction"}
+
+
+def bert_config(config: Any = None, vocab_size: int | None = None):
+    """A transformers BertConfig from a dict, a dataclass (ModelConfig) or a BertConfig."""
+    from transformers import BertConfig, PretrainedConfig
+
+    if isinstance(config, PretrainedConfig):
+        return config
+    values = dict(DEFAULT_ENCODER)
+    if is_dataclass(config):
+        config = asdict(config)
+    values.update({k: v for k, v in (config or {}).items() if k not in _NOT_BERT_KEYS})
+    if vocab_size is not None:
+        values["vocab_size"] = vocab_size
+    if "vocab_size" not in values:
+        raise ZhnlpError("the encoder config needs a vocab_size (the size of vocab.txt).")
+    return BertConfig(**values)
+
+
+def build_encoder(config: Any = None, vocab_size: int | None = None):
+    """A freshly initialised encoder (AutoModel for the config: BertModel for ours)."""
+    from transformers import AutoModel
+
+    return AutoModel.from_config(bert_config(config, vocab_size))
+
+
+def load_encoder(path_or_config: str | Path | Any, vocab_size: int | None = None):
+    """Load a local model directory (BERT, ELECTRA, RoBERTa, ... via AutoModel; no network),
+    or build a new encoder when given a config (dict, ModelConfig or transformers config)."""
+    if not isinstance(path_or_config, str | Path):
+        return build_encoder(path_or_config, vocab_size)
+    from transformers import AutoModel
+
+    path = Path(path_or_config)
+    if not (path / "config.json").exists():
+        raise ZhnlpError(
+            f"{path} is not a model directory (no config.json); pass a directory written by "
+            "`zhnlp pretrain` or by save_pretrained()."
+        )
+    return AutoModel.from_pretrained(path, local_files_only=True)
+
+
+def load_tokenizer(path: str | Path):
+    """Our character tokenizer for a model directory that has our vocab.txt."""
+    from zhnlp.tokenizer import CharTokenizer
+
+    return CharTokenizer.from_pretrained(path)
