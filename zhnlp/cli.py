@@ -41,6 +41,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--stage", choices=["teachers", "student", "all"], default="all")
     train.set_defaults(run=_lazy("zhnlp.train.recipe"))
 
+    tag = commands.add_parser("tag", help="analyse text: segmentation, POS, NER, parsing, SRL")
+    tag.add_argument("files", nargs="*", metavar="FILE", help="input files (default: stdin)")
+    tag.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    tag.add_argument("--tasks", help="comma-separated from cws,pos,ner,dep,srl (default: all "
+                     "the model has)")
+    tag.add_argument("--format", choices=["conllu", "json", "text"], default="conllu",
+                     help="output format (default: conllu)")
+    tag.add_argument("--no-split", action="store_true", help="each input line is one sentence")
+    tag.add_argument("--pretokenized", action="store_true",
+                     help="words are separated by whitespace; CWS is skipped")
+    tag.add_argument("--standard", help="segmentation standard, e.g. ctb or pku")
+    tag.add_argument("--model", metavar="DIR", help="model directory (default: models/zhnlp-base)")
+    tag.add_argument("--batch-size", type=int, default=32, metavar="N",
+                     help="sentences per model batch (default: 32)")
+    tag.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    tag.add_argument("--user-dict", metavar="FILE", help="user dictionary, one word per line "
+                     "(first field only: jieba dictionaries work)")
+    tag.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar on stderr (default: on when stderr is a terminal)")
+    tag.set_defaults(run=_lazy("zhnlp.tag"))
+
     pretrain = commands.add_parser("pretrain", help="pretrain the shared encoder")
     pretrain.add_argument("--config", required=True, help="configs/pretrain-*.toml")
     pretrain.set_defaults(run=_lazy("zhnlp.pretrain.loop"))

@@ -143,16 +143,21 @@ def _conll_sentence(rows: list[list[str]]) -> Sentence:
     for row in rows:
         first_rows.setdefault(row[0], row)
     words = [row[1] for row in first_rows.values()]
-    arcs = [(int(row[0]), int(row[6]), row[7]) for row in rows]
+    arcs = [(int(row[0]), _head(row[6]), row[7]) for row in rows]
     return Sentence(
         text="".join(words),
         words=words,
         upos=[row[3] for row in first_rows.values()],
         xpos=[row[4] for row in first_rows.values()],
-        heads=[int(row[6]) for row in first_rows.values()],
+        heads=[_head(row[6]) for row in first_rows.values()],
         deprels=[row[7] for row in first_rows.values()],
         arcs=arcs if len(arcs) > len(first_rows) else None,
     )
+
+
+def _head(column: str) -> int:
+    """HEAD column; "_" (not parsed) reads as 0."""
+    return int(column) if column.isdigit() else 0
 
 
 def read_propositions(lines: Iterable[str]) -> Iterator[Sentence]:

@@ -133,7 +133,7 @@ def system_provides(system: Sequence[Sentence], task: str) -> bool:
         "pos": first.xpos is not None and any(t != "_" for s in system for t in s.xpos or []),
         "dep": first.heads is not None and any(h for s in system for h in s.heads or []),
         "ner": first.entities is not None,
-        "srl": first.predicates is not None,
+        "srl": any(s.predicates for s in system),
     }[task]
 
 

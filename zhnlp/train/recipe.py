@@ -18,9 +18,10 @@ from dataclasses import fields
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig
 
 from zhnlp.corpora import corpora_root, file_sha256, get_dataset
-from zhnlp.encoder import load_encoder
+from zhnlp.encoder import build_encoder, load_encoder
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import MultiTaskModel
 from zhnlp.tokenizer import CharTokenizer
@@ -64,8 +65,13 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
 
 
 def new_model(config: dict, labels: dict) -> MultiTaskModel:
+    """Heads for labels on the configured encoder; `encoder_init = "random"` keeps its
+    architecture and vocabulary but not its weights (the no-pretraining baseline)."""
     encoder_dir = Path(config["encoder"])
-    encoder = load_encoder(encoder_dir)
+    if config.get("encoder_init", "pretrained") == "random":
+        encoder = build_encoder(AutoConfig.from_pretrained(encoder_dir, local_files_only=True))
+    else:
+        encoder = load_encoder(encoder_dir)
     tokenizer = CharTokenizer.from_pretrained(encoder_dir)
     model = MultiTaskModel.build(encoder, tokenizer, labels, config["standards"],
                                  **config.get("heads", {}))

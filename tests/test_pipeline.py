@@ -1,0 +1,205 @@
+"""The Pipeline on the random tiny model (max 61 characters per model call): outputs are
+random but must be structurally sound, with offsets into the original string."""
+
+import subprocess
+import sys
+
+import pytest
+
+import zhnlp
+from zhnlp import pipeline as pipeline_module
+from zhnlp.document import Document
+from zhnlp.errors import ZhnlpError
+from zhnlp.text import normalize
+
+ALL = ["cws", "pos", "ner", "dep", "srl"]
+
+
+@pytest.fixture(scope="module")
+def nlp(tiny_model_dir):
+    return zhnlp.load(tiny_model_dir, threads=1)
+
+
+def check_document(doc: Document) -> None:
+    """Structure every document must have, whatever the model predicts."""
+    text = doc.text
+    previous_end = 0
+    for sentence in doc.sentences:
+        assert text[sentence.start : sentence.end] == sentence.text
+        assert sentence.start >= previous_end
+        previous_end = sentence.end
+        if "cws" in doc.tasks or sentence.tokens:
+            covered = "".join(t.text for t in sentence.tokens)
+            assert "".join(covered.split()) == "".join(sentence.text.split())
+        for i, token in enumerate(sentence.tokens, 1):
+            assert token.id == i and text[token.start : token.end] == token.text
+            assert sentence.start <= token.start < token.end <= sentence.end
+        if "dep" in doc.tasks:
+            heads = [t.head for t in sentence.tokens]
+            assert heads.count(0) == 1
+            assert all(0 <= h <= len(heads) and h != i for i, h in enumerate(heads, 1))
+            assert_tree(heads)
+        for entity in sentence.entities:
+            assert text[entity.start : entity.end] == entity.text
+        for predicate in sentence.predicates:
+            assert sentence.tokens[predicate.id - 1].text == predicate.text
+            for argument in predicate.arguments:
+                assert sentence.tokens[argument.id - 1].start == argument.start
+
+
+def assert_tree(heads: list[int]) -> None:
+    for i in range(1, len(heads) + 1):  # every token reaches the root without a cycle
+        seen, node = set(), i
+        while node:
+            assert node not in seen
+            seen.add(node)
+            node = heads[node - 1]
+
+
+def test_str_gives_a_document_and_list_gives_documents(nlp):
+    doc = nlp("他叫汤姆去拿外衣。北京大学的李白！")
+    assert isinstance(doc, Document) and doc.tasks == tuple(ALL)
+    assert [(s.start, s.end) for s in doc.sentences] == [(0, 9), (9, 17)]
+    check_document(doc)
+    token = doc.sentences[0].tokens[0]
+    assert token.upos and token.xpos and token.pku and token.deprel and token.head is not None
+    docs = nlp(["他叫汤姆。", "", "  \u200b "])
+    assert [len(d.sentences) for d in docs] == [1, 0, 0]
+    assert nlp([]) == []
+
+
+def test_offsets_index_traditional_and_full_width_input(nlp):
+    traditional = "他說：「ＩＢＭ在臺灣」。　iPhone12 好！"
+    doc = nlp(traditional)
+    check_document(doc)
+    simplified = nlp(normalize(traditional))  # the model reads the normalised form
+    assert [(t.start, t.end) for t in doc.tokens] == [(t.start, t.end) for t in simplified.tokens]
+    assert [t.upos for t in doc.tokens] == [t.upos for t in simplified.tokens]
+    assert "".join(t.text for t in doc.tokens).split() == ["".join(traditional.split())] or (
+        "".join("".join(t.text.split()) for t in doc.tokens) == "".join(traditional.split()))
+
+
+def test_only_the_asked_tasks_are_run(nlp):
+    doc = nlp("他叫汤姆去拿外衣。", tasks=["cws"])
+    assert doc.tasks == ("cws",) and doc.tokens and doc.entities == []
+    assert all(t.upos is None and t.head is None for t in doc.tokens)
+    doc = nlp("他叫汤姆去拿外衣。", tasks="pos")  # pos needs cws
+    assert doc.tasks == ("cws", "pos") and doc.tokens[0].upos and doc.tokens[0].head is None
+    doc = nlp("他叫汤姆去拿外衣。", tasks=["ner"])  # ner does not
+    assert doc.tasks == ("ner",) and doc.tokens == [] and doc.sentences
+    check_document(doc)
+
+
+@pytest.mark.parametrize("tasks, message", [
+    (["cws", "parse"], "unknown task 'parse'"),
+    ([], "no task given"),
+    (5, "tasks must be"),
+])
+def test_unknown_tasks_are_errors(nlp, tasks, message):
+    with pytest.raises(ZhnlpError, match=message):
+        nlp("他叫汤姆。", tasks=tasks)
+
+
+def test_standards(nlp):
+    assert nlp.standards == ["ctb", "pku"]
+    check_document(nlp("他叫汤姆去拿外衣。", standard="pku"))
+    with pytest.raises(ZhnlpError, match="no segmentation standard 'msr'; it has ctb, pku"):
+        nlp("他叫汤姆。", standard="msr")
+
+
+@pytest.mark.parametrize("inputs, kwargs", [
+    (5, {}), (b"bytes", {}), (["ok", None], {}), ([["a"]], {}),
+    ("他叫汤姆", {"pretokenized": True}), ([["他"], "叫"], {"pretokenized": True}),
+    ("他", {"batch_size": 0}), ("他", {"standard": 3}),
+])
+def test_wrong_types_are_errors(nlp, inputs, kwargs):
+    with pytest.raises(ZhnlpError):
+        nlp(inputs, **kwargs)
+
+
+def test_user_dictionary(nlp):
+    text = "他叫汤姆去拿外衣。"
+    before = [t.text for t in nlp(text, tasks=["cws"]).tokens]
+    nlp.add_words(["汤姆去", "外衣"])
+    try:
+        words = [t.text for t in nlp(text, tasks=["cws"]).tokens]
+        assert "汤姆去" in words and "外衣" in words
+        # matching is on the normalised text: traditional and full-width forms match too
+        nlp.add_words("ＩＢＭ在臺")
+        words = [t.text for t in nlp("他说IBM在台湾。", tasks=["cws"]).tokens]
+        assert "IBM在台" in words
+    finally:
+        nlp.clear_words()
+    assert [t.text for t in nlp(text, tasks=["cws"]).tokens] == before
+    with pytest.raises(ZhnlpError, match="whitespace"):
+        nlp.add_words(["汤 姆"])
+
+
+def test_dictionary_matches_forward_maximum(nlp):
+    nlp.add_words(["北京", "北京大学", "大学生", "学生"])
+    try:
+        assert nlp.dictionary_matches("北京大学生在北京") == [(0, 4), (6, 8)]
+        assert nlp.dictionary_matches("在北京大學") == [(1, 5)]
+    finally:
+        nlp.clear_words()
+    assert nlp.dictionary_matches("北京") == []
+
+
+def test_pretokenized(nlp):
+    words = ["他", "叫", "湯姆", "去", "拿", "外衣", "。"]
+    doc = nlp(words, pretokenized=True)
+    assert [t.text for t in doc.tokens] == words and doc.text == "他叫湯姆去拿外衣。"
+    assert "cws" not in doc.tasks and [t.start for t in doc.tokens] == [0, 1, 2, 4, 5, 6, 8]
+    check_document(doc)
+    docs = nlp([words, ["好"], []], pretokenized=True, tasks=["cws"])
+    assert [d.words for d in docs] == [words, ["好"], []]
+    with pytest.raises(ZhnlpError, match="empty or blank"):
+        nlp(["他", " "], pretokenized=True)
+
+
+def test_long_pretokenized_sentence_is_cut_at_words_and_stitched(nlp):
+    words = ["他", "叫", "汤姆", "去", "拿", "外衣", "，"] * 30  # 270 characters
+    doc = nlp(words, pretokenized=True)
+    assert len(doc.sentences) == 1 and doc.words == words
+    check_document(doc)
+    with pytest.raises(ZhnlpError, match="longer than"):
+        nlp(["他" * 100], pretokenized=True)
+
+
+@pytest.mark.parametrize("text", [
+    "他叫汤姆去拿外衣，北京大学的李白、" * 20,  # clauses, no sentence end
+    "北京大学的李白" * 40,  # no boundary at all: hard cuts
+], ids=["clauses", "no-boundary"])
+def test_long_sentences_are_split_and_stitched(nlp, text):
+    assert len(text) > 4 * nlp.max_chars
+    for split in (True, False):
+        doc = nlp(text, split=split)
+        assert len(doc.sentences) == 1  # one sentence, one tree
+        check_document(doc)
+        assert "".join(doc.words) == text
+
+
+def test_batching_does_not_change_results(nlp):
+    texts = ["他叫汤姆去拿外衣。", "北京大学的李白。", "好！", "iPhone12好"] * 3
+    one = nlp(texts, batch_size=1, tasks=["cws", "pos"])
+    many = nlp(texts, batch_size=64, tasks=["cws", "pos"])
+    assert [d.words for d in one] == [d.words for d in many]
+
+
+def test_load_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline_module, "DEFAULT_MODEL_DIR", tmp_path / "zhnlp-base")
+    with pytest.raises(ZhnlpError, match="shipped model is not installed"):
+        zhnlp.load()
+    with pytest.raises(ZhnlpError, match="does not exist"):
+        zhnlp.load(tmp_path / "nothing")
+    with pytest.raises(ZhnlpError, match="no zhnlp model"):
+        zhnlp.load(tmp_path)
+    with pytest.raises(ZhnlpError, match="str or Path"):
+        zhnlp.load(42)
+    with pytest.raises(ZhnlpError, match="threads"):
+        zhnlp.load(tmp_path, threads=0)
+
+
+def test_import_zhnlp_stays_cheap():
+    code = "import sys, zhnlp; assert 'torch' not in sys.modules and callable(zhnlp.load)"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,192 @@
+"""What the Pipeline returns: Document > Sentence > Token, plus Span (entities) and
+Predicate/Argument (semantic roles). Plain dataclasses, spaCy-like.
+
+Every `start`/`end` is a character offset into `Document.text`, the exact string the user
+gave (traditional characters, full-width forms and whitespace included), end exclusive.
+Token ids and heads count from 1 within their sentence; head 0 is the root. A field of a
+task that was not run is None (token attributes) or an empty list; `Document.tasks` says
+which tasks were run.
+
+Serialisations (shared by the Python API and `zhnlp tag`):
+
+- `to_dict()`: the `zhnlp tag --format json` record, read back by
+  `zhnlp.evaluate.sentence_from_json`.
+- `to_conllu()`: one CoNLL-U block per sentence. `# text = ` holds the sentence, `#
+  entities = LABEL=START:END ...` the entities (offsets into the document), MISC holds
+  `TokenRange=START:END` (offsets into the document), `SpaceAfter=No`, `PKU=tag` (the PKU
+  tag layer, when present), `Pred=Yes` on predicates and `SRL=PRED:ROLE[,PRED:ROLE]` on
+  the arguments (PRED is the predicate's token id). Columns of tasks not run are `_`.
+- `to_text()`: words separated by one space, `word/XPOS` when POS was run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TASK_ORDER = ("cws", "pos", "ner", "dep", "srl")
+
+
+@dataclass
+class Token:
+    id: int  # 1-based within the sentence
+    text: str
+    start: int
+    end: int
+    upos: str | None = None
+    xpos: str | None = None
+    pku: str | None = None  # the PKU tag layer, when the model has one
+    head: int | None = None  # id of the head token, 0 = root
+    deprel: str | None = None
+
+    def to_dict(self) -> dict:
+        record = {"id": self.id, "text": self.text, "start": self.start, "end": self.end,
+                  "upos": self.upos, "xpos": self.xpos, "head": self.head,
+                  "deprel": self.deprel}
+        if self.pku is not None:
+            record["pku"] = self.pku
+        return record
+
+
+@dataclass
+class Span:
+    """A named entity: character span of the document."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end}
+
+
+@dataclass
+class Argument:
+    id: int  # token id of the argument's word
+    text: str
+    start: int
+    end: int
+    role: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "text": self.text, "start": self.start, "end": self.end,
+                "role": self.role}
+
+
+@dataclass
+class Predicate:
+    id: int  # token id of the predicate
+    text: str
+    start: int
+    end: int
+    arguments: list[Argument] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "text": self.text, "start": self.start, "end": self.end,
+                "arguments": [argument.to_dict() for argument in self.arguments]}
+
+
+@dataclass
+class Sentence:
+    text: str  # == document.text[start:end]
+    start: int
+    end: int
+    tokens: list[Token] = field(default_factory=list)
+    entities: list[Span] = field(default_factory=list)
+    predicates: list[Predicate] = field(default_factory=list)
+
+    @property
+    def words(self) -> list[str]:
+        return [token.text for token in self.tokens]
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end,
+                "tokens": [token.to_dict() for token in self.tokens],
+                "predicates": [predicate.to_dict() for predicate in self.predicates]}
+
+    def to_conllu(self) -> str:
+        """One CoNLL-U block, ending with its blank line."""
+        lines = [f"# text = {_one_line(self.text)}"]
+        if self.entities:
+            lines.append("# entities = " + " ".join(f"{_field(e.label)}={e.start}:{e.end}"
+                                                    for e in self.entities))
+        misc: dict[int, list[str]] = {token.id: [] for token in self.tokens}
+        for token in self.tokens:
+            if token.pku is not None:
+                misc[token.id].append(f"PKU={_field(token.pku)}")
+        for predicate in self.predicates:
+            misc[predicate.id].append("Pred=Yes")
+        roles: dict[int, list[str]] = {}
+        for predicate in self.predicates:
+            for argument in predicate.arguments:
+                roles.setdefault(argument.id, []).append(f"{predicate.id}:{_field(argument.role)}")
+        for token_id, found in roles.items():
+            misc[token_id].append("SRL=" + ",".join(found))
+        for token, following in zip(self.tokens, self.tokens[1:] + [None]):
+            if following is not None and following.start == token.end:
+                misc[token.id].append("SpaceAfter=No")
+            misc[token.id].append(f"TokenRange={token.start}:{token.end}")
+        for token in self.tokens:
+            columns = [str(token.id), _form(token.text), "_", _field(token.upos),
+                       _field(token.xpos), "_",
+                       "_" if token.head is None else str(token.head), _field(token.deprel),
+                       "_", "|".join(misc[token.id]) or "_"]
+            lines.append("\t".join(columns))
+        return "\n".join(lines) + "\n\n"
+
+
+@dataclass
+class Document:
+    text: str
+    sentences: list[Sentence] = field(default_factory=list)
+    tasks: tuple[str, ...] = ()  # the tasks that were run
+
+    @property
+    def tokens(self) -> list[Token]:
+        return [token for sentence in self.sentences for token in sentence.tokens]
+
+    @property
+    def entities(self) -> list[Span]:
+        return [entity for sentence in self.sentences for entity in sentence.entities]
+
+    @property
+    def words(self) -> list[str]:
+        return [token.text for token in self.tokens]
+
+    def to_dict(self) -> dict:
+        return {"text": self.text,
+                "sentences": [sentence.to_dict() for sentence in self.sentences],
+                "entities": [entity.to_dict() for entity in self.entities]}
+
+    def to_conllu(self) -> str:
+        return "".join(sentence.to_conllu() for sentence in self.sentences)
+
+    def to_text(self, tags: bool | None = None) -> str:
+        """Words separated by one space (whitespace inside a word removed), on one line;
+        `word/XPOS` when tags is True (default: when POS was run)."""
+        tags = "pos" in self.tasks if tags is None else tags
+        words = []
+        for token in self.tokens:
+            word = "".join(token.text.split())
+            words.append(f"{word}/{token.xpos or token.upos or '_'}" if tags else word)
+        return " ".join(words)
+
+
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
+
+
+def _one_line(text: str) -> str:
+    """Line breaks (all that str.splitlines knows) and tabs as spaces, length kept."""
+    return text.translate(_LINE_BREAKS)
+
+
+def _field(value: str | None) -> str:
+    """A CoNLL-U column value: `_` when missing, no whitespace."""
+    if value is None or value == "":
+        return "_"
+    return "".join(value.split()) or "_"
+
+
+def _form(text: str) -> str:
+    """FORM column: the word without whitespace (offsets stay in TokenRange)."""
+    return "".join(text.split()) or "_"

@@ -1,0 +1,378 @@
+"""The Pipeline: text in, `Document`s out. The one object the Python API, `zhnlp tag` and
+the HTTP server share, so it does no I/O.
+
+What it adds to `MultiTaskModel.predict` (which analyses sentences of at most
+`model.max_chars` characters):
+
+- sentence splitting with offsets (`zhnlp.text.split_sentences`); a sentence longer than
+  the encoder's positions is cut at clause boundaries (`zhnlp.text.split_long`; a hard cut
+  where there is none), each piece analysed, and the pieces stitched back into one
+  sentence: offsets shifted, token ids and heads renumbered, and the root of every piece
+  after the first attached to the first piece's root (`parataxis` when the model has that
+  label, else `dep`), so each sentence stays one tree. Nothing is truncated.
+- batching by length (pieces sorted by length, `batch_size` per batch), under
+  torch.inference_mode;
+- the user dictionary: forward maximum matching over the normalised text, the matches
+  forced as words during CWS decoding;
+- type and task checks that raise ZhnlpError.
+
+The model normalises each character itself (same length), so the pipeline hands it slices
+of the original text and every offset indexes the string the user gave.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from zhnlp.document import TASK_ORDER, Argument, Document, Predicate, Sentence, Span, Token
+from zhnlp.errors import ZhnlpError
+from zhnlp.model import TASKS, Analysis, MultiTaskModel
+from zhnlp.text import split_long, split_sentences
+from zhnlp.tokenizer import is_dropped, lookup_form
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "zhnlp-base"
+DEFAULT_BATCH_SIZE = 32
+WORD_TASKS = ("pos", "dep", "srl")  # need words: from CWS, or given (pretokenized)
+_CLAUSE_WORD = re.compile(r"[。！？!?…，,；;：:、]+[”’」』）)\]]*")
+
+Spans = list[tuple[int, int]]
+
+
+def load(path: str | Path | None = None, threads: int | None = None,
+         batch_size: int = DEFAULT_BATCH_SIZE) -> Pipeline:
+    """A Pipeline on the model saved in `path` (default: the shipped DEFAULT_MODEL_DIR).
+    `threads` sets torch's CPU thread count (torch.set_num_threads)."""
+    if path is None:
+        directory = DEFAULT_MODEL_DIR
+        if not (directory / "config.json").exists():
+            raise ZhnlpError(f"the shipped model is not installed at {directory}; pass the "
+                             "directory of a trained zhnlp model: zhnlp.load(path) or "
+                             "`zhnlp tag --model DIR`.")
+    elif isinstance(path, str | Path):
+        directory = Path(path)
+        if not directory.is_dir():
+            raise ZhnlpError(f"model directory {directory} does not exist; pass the directory "
+                             "of a model saved by zhnlp.")
+    else:
+        raise ZhnlpError(f"the model path must be a str or Path, not {type(path).__name__}.")
+    if threads is not None:
+        if not _positive_int(threads):
+            raise ZhnlpError(f"threads must be a positive int, not {threads!r}.")
+        torch.set_num_threads(threads)
+    return Pipeline(MultiTaskModel.load(directory), batch_size=batch_size)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclass
+class _Piece:
+    """A slice of one sentence, short enough for the model."""
+
+    doc: int
+    sentence: int
+    start: int  # offsets into the document text
+    end: int
+    words: Spans | None = None  # pretokenized: word spans relative to start
+    analysis: Analysis | None = None
+
+
+class Pipeline:
+    def __init__(self, model: MultiTaskModel, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if not _positive_int(batch_size):
+            raise ZhnlpError(f"batch_size must be a positive int, not {batch_size!r}.")
+        self.model = model.eval()
+        self.batch_size = batch_size
+        self.user_words: set[str] = set()  # lookup forms (normalised, lowercased)
+        self._user_lengths: list[int] = []  # distinct lengths, longest first
+        dep = model.heads["dep"] if "dep" in model.heads else None
+        self._join_label = "parataxis" if "parataxis" in getattr(dep, "labels", ()) else "dep"
+
+    # -- what the model offers ---------------------------------------------------------
+
+    @property
+    def tasks(self) -> list[str]:
+        return [task for task in TASK_ORDER if task in self.model.heads]
+
+    @property
+    def standards(self) -> list[str]:
+        return list(self.model.standards)
+
+    @property
+    def max_chars(self) -> int:
+        return self.model.max_chars
+
+    def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
+                      pretokenized: bool = False) -> list[str]:
+        """The tasks to run, checked: None means all the model has; "cws,pos" or a list.
+        Also the tasks they need (pos/dep/srl need cws unless the words are given); cws
+        itself is dropped for pretokenized input."""
+        if tasks is None:
+            asked = self.tasks
+        else:
+            if isinstance(tasks, str):
+                tasks = tasks.split(",")
+            if not isinstance(tasks, list | tuple | set) or not all(
+                    isinstance(task, str) for task in tasks):
+                raise ZhnlpError("tasks must be a list of task names such as ['cws', 'pos'] "
+                                 f"or a comma-separated str, not {tasks!r}.")
+            asked = [task.strip() for task in tasks if task.strip()]
+            if not asked:
+                raise ZhnlpError(f"no task given; choose from {', '.join(TASKS)}.")
+            self.model.check_tasks(asked)
+        needed = set(asked)
+        if needed & set(WORD_TASKS) and not pretokenized:
+            if "cws" not in self.model.heads:
+                raise ZhnlpError("pos, dep and srl need words but this model has no cws head; "
+                                 "give pretokenized input.")
+            needed.add("cws")
+        if pretokenized:
+            needed.discard("cws")
+        return [task for task in TASK_ORDER if task in needed]
+
+    def check_standard(self, standard: str | None) -> None:
+        if standard is not None and not isinstance(standard, str):
+            raise ZhnlpError(f"standard must be a str such as {self.model.standards[0]!r}, "
+                             f"not {type(standard).__name__}.")
+        self.model.standard_id(standard)  # raises ZhnlpError for an unknown standard
+
+    # -- user dictionary -----------------------------------------------------------------
+
+    def add_words(self, words: str | Iterable[str]) -> None:
+        """Add words to the user dictionary: during CWS, every match (forward maximum
+        matching over the normalised text; traditional/full-width/case variants match
+        too) is kept as one word."""
+        if isinstance(words, str):
+            words = [words]
+        try:
+            words = list(words)
+        except TypeError:
+            raise ZhnlpError(f"add_words takes a list of str, not {type(words).__name__}."
+                             ) from None
+        for word in words:
+            if not isinstance(word, str):
+                raise ZhnlpError(f"add_words takes a list of str; got a {type(word).__name__}.")
+            word = word.strip()
+            if not word:
+                continue
+            if any(is_dropped(char) for char in word):
+                raise ZhnlpError(f"the user word {word!r} holds whitespace or invisible "
+                                 "characters; give words without them.")
+            self.user_words.add(_lookup(word))
+        self._user_lengths = sorted({len(word) for word in self.user_words}, reverse=True)
+
+    def clear_words(self) -> None:
+        self.user_words.clear()
+        self._user_lengths = []
+
+    def dictionary_matches(self, text: str) -> Spans:
+        """Forward maximum matching of the user dictionary over text."""
+        if not self.user_words:
+            return []
+        form = _lookup(text)
+        matches, i, n = [], 0, len(form)
+        words, lengths = self.user_words, self._user_lengths
+        while i < n:
+            for length in lengths:
+                if i + length <= n and form[i : i + length] in words:
+                    matches.append((i, i + length))
+                    i += length
+                    break
+            else:
+                i += 1
+        return matches
+
+    # -- analysis ------------------------------------------------------------------------
+
+    def __call__(self, inputs: str | list, tasks: str | Sequence[str] | None = None,
+                 standard: str | None = None, *, pretokenized: bool = False,
+                 split: bool = True, batch_size: int | None = None) -> Document | list[Document]:
+        """Analyse a text (-> Document) or a list of texts (-> list of Documents).
+
+        pretokenized: inputs are words, CWS is skipped; a list of str is one sentence
+        (-> Document), a list of lists of str is one sentence each (-> list). The document
+        text is the words joined without spaces. split=False: each text is one sentence.
+        """
+        if pretokenized:
+            single = bool(inputs) and _is_str_list(inputs)  # [] is an empty batch
+            batch = [inputs] if single else inputs
+            if not isinstance(batch, list | tuple) or not all(_is_str_list(w) for w in batch):
+                raise ZhnlpError("pretokenized input must be a list of words (str) or a list "
+                                 f"of such lists, not {_describe(inputs)}.")
+            texts, words = [], []
+            for sentence_words in batch:
+                texts.append("".join(sentence_words))
+                spans, start = [], 0
+                for word in sentence_words:
+                    spans.append((start, start + len(word)))
+                    start += len(word)
+                words.append(spans)
+            docs = self.process(texts, tasks, standard, split=False, words=words,
+                                batch_size=batch_size)
+        else:
+            single = isinstance(inputs, str)
+            texts = [inputs] if single else inputs
+            if not isinstance(texts, list | tuple) or not all(isinstance(t, str) for t in texts):
+                raise ZhnlpError(f"expected a str or a list of str, not {_describe(inputs)}.")
+            docs = self.process(list(texts), tasks, standard, split=split,
+                                batch_size=batch_size)
+        return docs[0] if single else docs
+
+    def process(self, texts: list[str], tasks: str | Sequence[str] | None = None,
+                standard: str | None = None, split: bool = True, words: list[Spans] | None = None,
+                batch_size: int | None = None) -> list[Document]:
+        """The workhorse behind __call__ (no type coercion): `words`, when given, are the
+        word spans (character offsets into each text) and make each text one sentence."""
+        pretokenized = words is not None
+        run = self.resolve_tasks(tasks, pretokenized)
+        self.check_standard(standard)
+        if batch_size is None:
+            batch_size = self.batch_size
+        elif not _positive_int(batch_size):
+            raise ZhnlpError(f"batch_size must be a positive int, not {batch_size!r}.")
+        docs = [Document(text=text, tasks=tuple(run)) for text in texts]
+        pieces: list[_Piece] = []
+        for index, text in enumerate(texts):
+            if pretokenized:
+                spans = words[index]
+                for start, end in spans:
+                    if not _readable(text, start, end):
+                        raise ZhnlpError(f"the pretokenized word {text[start:end]!r} is empty "
+                                         "or blank; remove empty words.")
+                sentences = [(spans[0][0], spans[-1][1])] if spans else []
+            elif split:
+                sentences = split_sentences(text)
+            else:
+                sentences = [(0, len(text))]
+            for start, end in sentences:
+                parts = (self._cut_words(text, words[index]) if pretokenized
+                         else split_long(text, start, end, self.max_chars))
+                parts = [part for part in parts if _readable(text, part[0], part[1])]
+                if not parts:
+                    continue
+                number = len(docs[index].sentences)
+                start, end = parts[0][0], parts[-1][1]
+                docs[index].sentences.append(Sentence(text=text[start:end], start=start,
+                                                      end=end))
+                for part in parts:
+                    pieces.append(_Piece(index, number, *part[:2],
+                                         part[2] if pretokenized else None))
+        with torch.inference_mode():
+            self._predict(texts, pieces, run, standard, batch_size)
+        roots: dict[tuple[int, int], int] = {}  # (doc, sentence) -> id of the root token
+        for piece in pieces:
+            key = (piece.doc, piece.sentence)
+            root = self._stitch(texts[piece.doc], docs[piece.doc].sentences[piece.sentence],
+                                piece, roots.get(key))
+            if root is not None:
+                roots.setdefault(key, root)
+        return docs
+
+    def _predict(self, texts: list[str], pieces: list[_Piece], tasks: list[str],
+                 standard: str | None, batch_size: int) -> None:
+        order = sorted(range(len(pieces)), key=lambda i: pieces[i].end - pieces[i].start,
+                       reverse=True)
+        for first in range(0, len(order), batch_size):
+            batch = [pieces[i] for i in order[first : first + batch_size]]
+            strings = [texts[p.doc][p.start : p.end] for p in batch]
+            words = forced = None
+            if batch[0].words is not None:
+                words = [p.words for p in batch]
+            elif "cws" in tasks and self.user_words:
+                forced = [self.dictionary_matches(s) for s in strings]
+            if words is not None and not tasks:  # pretokenized, nothing to compute
+                analyses = [Analysis(words=w) for w in words]
+            else:
+                analyses = self.model.predict(strings, tasks, standard, words=words,
+                                              forced_words=forced)
+            for piece, analysis in zip(batch, analyses):
+                piece.analysis = analysis
+
+    def _cut_words(self, text: str, spans: Spans) -> list[tuple[int, int, Spans]]:
+        """Cut a pretokenized sentence into pieces of at most max_chars characters at word
+        boundaries, after clause punctuation where possible; word spans made relative."""
+        limit = self.max_chars
+        pieces, first = [], 0
+        while first < len(spans):
+            start = spans[first][0]
+            last = first  # words first..last-1 fit
+            while last < len(spans) and spans[last][1] - start <= limit:
+                last += 1
+            if last == first:
+                raise ZhnlpError(f"the word {text[slice(*spans[first])]!r} is longer than the "
+                                 f"model's {limit} characters; split it.")
+            if last < len(spans):
+                cuts = [k + 1 for k in range(first, last)
+                        if _CLAUSE_WORD.fullmatch(text[slice(*spans[k])])]
+                if cuts and cuts[-1] - first > (last - first) // 4:
+                    last = cuts[-1]
+            end = spans[last - 1][1]
+            pieces.append((start, end, [(s - start, e - start) for s, e in spans[first:last]]))
+            first = last
+        return pieces
+
+    def _stitch(self, text: str, sentence: Sentence, piece: _Piece,
+                root: int | None) -> int | None:
+        """Append one piece's analysis to its sentence, in document offsets; `root` is the
+        sentence's root token so far. Returns the piece's root token id."""
+        analysis, offset, base = piece.analysis, piece.start, len(sentence.tokens)
+        piece_root = None
+        layers = analysis.pos or {}
+        for k, (start, end) in enumerate(analysis.words):
+            start, end = start + offset, end + offset
+            token = Token(id=base + k + 1, text=text[start:end], start=start, end=end)
+            if layers:
+                token.upos, token.xpos, token.pku = (
+                    layers[layer][k] if layer in layers else None
+                    for layer in ("upos", "xpos", "pku"))
+            if analysis.heads is not None:
+                head, token.deprel = analysis.heads[k], analysis.deprels[k]
+                if head:
+                    token.head = head + base
+                else:
+                    piece_root = token.id
+                    if root is None:
+                        token.head = 0
+                    else:  # the root of a later piece: join the trees
+                        token.head, token.deprel = root, self._join_label
+            sentence.tokens.append(token)
+        for label, start, end in analysis.entities or []:
+            start, end = start + offset, end + offset
+            sentence.entities.append(Span(text[start:end], label, start, end))
+        for word, arguments in analysis.predicates or []:
+            predicate = sentence.tokens[base + word]
+            sentence.predicates.append(Predicate(
+                predicate.id, predicate.text, predicate.start, predicate.end,
+                [Argument(token.id, token.text, token.start, token.end, role)
+                 for token, role in ((sentence.tokens[base + a], role)
+                                     for a, role in arguments)]))
+        return piece_root
+
+
+def _lookup(text: str) -> str:
+    """The form the model reads: normalised and lowercased, one character per character."""
+    return "".join(map(lookup_form, text))
+
+
+def _readable(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] holds a character the model reads (not only whitespace or
+    invisible characters)."""
+    return any(not is_dropped(char) for char in text[start:end])
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, list | tuple):
+        kinds = sorted({type(item).__name__ for item in value})
+        return f"a {type(value).__name__} of {', '.join(kinds) or 'nothing'}"
+    return f"a {type(value).__name__}"
