@@ -74,3 +74,26 @@ def test_evaluate_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["evaluate", "--dataset", "nope", "--system", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("zhnlp: error: unknown dataset 'nope'") and "\n" not in err
+
+
+def test_evaluate_model_scores_raw_text_and_gold_words(tiny_model_dir, monkeypatch):
+    from tests.conftest import SAMPLES
+    from zhnlp.corpora import Dataset, SplitFile
+    from zhnlp.evaluate import evaluate_model
+
+    monkeypatch.setenv("ZHNLP_CORPORA", str(SAMPLES))
+    dataset = Dataset("sample", ["cws", "pos", "dep"], "conll", {},
+                      {"test": SplitFile("sample", "test", "sample.conllu", 2, "")},
+                      standard="ctb")
+    results = evaluate_model(str(tiny_model_dir), dataset, "test", None)
+    assert set(results) == {"cws", "pos (aligned)", "dep (aligned)", "pos upos (gold words)",
+                            "pos xpos (gold words)", "dep (gold words)"} or set(results) == {
+        "cws", "pos upos", "pos xpos", "dep", "pos upos (gold words)", "pos xpos (gold words)",
+        "dep (gold words)"}
+    assert 0 <= results["cws"]["F1"] <= 100
+    assert results["dep (gold words)"]["total"] == 10  # words of the two sentences
+
+
+def test_evaluate_cli_needs_system_or_model(capsys):
+    assert main(["evaluate", "--dataset", "ctb6"]) == 2
+    assert "--system FILE" in capsys.readouterr().err

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--system", help="system output: segmented text, CoNLL-U or JSON lines")
     evaluate.add_argument("--system-format", choices=["text", "conllu", "json"],
                           help="format of --system (default: guessed from its content)")
+    evaluate.add_argument("--model", help="model directory: predict the split, then score")
     evaluate.add_argument("--json", dest="json_out", help="also write the scores to this file")
     evaluate.set_defaults(run=_lazy("zhnlp.evaluate"))
 

@@ -156,25 +156,69 @@ def flatten_scores(scores: dict, prefix: str = "") -> list[tuple[str, float]]:
     return flat
 
 
+def predict_split(pipeline, dataset: Dataset, gold: list[Sentence], tasks: list[str],
+                  gold_words: bool) -> list[Sentence]:
+    """The model's analysis of each gold sentence, as Sentence records: from the raw text,
+    or (gold_words) from the gold segmentation. Uses the dataset's segmentation standard
+    when the model has it, else the model's default."""
+    standard = dataset.standard if dataset.standard in pipeline.standards else None
+    if gold_words:
+        docs = pipeline([s.words for s in gold], tasks, standard, pretokenized=True)
+    else:
+        docs = pipeline([s.text for s in gold], tasks, standard, split=False)
+    system = []
+    for sentence, doc in zip(gold, docs):
+        record = doc.to_dict()
+        record["text"] = sentence.text
+        predicted = sentence_from_json(record)
+        if dataset.standard == "pku" and "pos" in tasks:  # People's Daily: the PKU tag layer
+            predicted.xpos = [token.pku or "_" for s in doc.sentences for token in s.tokens]
+        system.append(predicted)
+    return system
+
+
+def evaluate_model(model_dir: str, dataset: Dataset, split: str,
+                   tasks: list[str] | None) -> dict[str, dict]:
+    """Predict the split with a model and score every task both have: from raw text, and
+    with gold words for the word-level tasks."""
+    from zhnlp.pipeline import load
+
+    pipeline = load(model_dir)
+    tasks = [t for t in (tasks or dataset.tasks) if t in pipeline.tasks and t in TASKS]
+    if not tasks:
+        raise ZhnlpError(f"the model ({', '.join(pipeline.tasks)}) and {dataset.name} "
+                         f"({', '.join(dataset.tasks)}) share no task.")
+    gold = dataset.read(split)
+    results = score(dataset, gold, predict_split(pipeline, dataset, gold, tasks, False), tasks)
+    word_tasks = [t for t in tasks if t in ("pos", "dep", "srl")]
+    if word_tasks:
+        system = predict_split(pipeline, dataset, gold, word_tasks, gold_words=True)
+        for task, scores in score(dataset, gold, system, word_tasks).items():
+            results[f"{task} (gold words)"] = scores
+    return results
+
+
 def main(args: argparse.Namespace) -> int:
     dataset = get_dataset(args.dataset)
-    if not args.system:
-        raise ZhnlpError("give the system output with --system FILE.")
-    gold = dataset.read(args.split)
-    system = read_system(Path(args.system), args.system_format)
-    if args.task:
-        if args.task not in TASKS:
-            raise ZhnlpError(f"unknown task {args.task!r}; choose from {', '.join(TASKS)}.")
-        if args.task not in dataset.tasks:
-            raise ZhnlpError(f"dataset {dataset.name} has no {args.task} annotation; it has "
-                             f"{', '.join(dataset.tasks)}.")
-        tasks = [args.task]
+    if args.task and args.task not in TASKS:
+        raise ZhnlpError(f"unknown task {args.task!r}; choose from {', '.join(TASKS)}.")
+    if args.task and args.task not in dataset.tasks:
+        raise ZhnlpError(f"dataset {dataset.name} has no {args.task} annotation; it has "
+                         f"{', '.join(dataset.tasks)}.")
+    if bool(args.system) == bool(args.model):
+        raise ZhnlpError("give either a system output (--system FILE) or a model (--model DIR).")
+    if args.model:
+        results = evaluate_model(args.model, dataset, args.split,
+                                 [args.task] if args.task else None)
     else:
-        tasks = [task for task in dataset.tasks if task in TASKS and system_provides(system, task)]
-    results = score(dataset, gold, system, tasks)
+        gold = dataset.read(args.split)
+        system = read_system(Path(args.system), args.system_format)
+        tasks = [args.task] if args.task else [
+            task for task in dataset.tasks if task in TASKS and system_provides(system, task)]
+        results = score(dataset, gold, system, tasks)
     print(format_table(dataset.name, args.split, results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
-            {"dataset": dataset.name, "split": args.split, "system": args.system,
+            {"dataset": dataset.name, "split": args.split, "system": args.system or args.model,
              "scores": results}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return 0
