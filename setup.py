@@ -11,6 +11,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["zhnlp", "zhnlp.*", "server", "server.*"]),
     include_package_data=True,
+    package_data={"server": ["static/*"]},
     install_requires=[
         "torch>=2.1",
         "transformers>=4.40",
@@ -25,7 +26,8 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "ruff"],
+        "test": ["pytest>=7", "hypothesis>=6", "ruff", "jsonschema>=4.18",
+                 "openapi-spec-validator>=0.7"],
         "peers": ["thulac", "snownlp", "ltp-extension"],
         "pretrain": ["gensim>=4.3"],
     },

@@ -63,6 +63,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="progress bar on stderr (default: on when stderr is a terminal)")
     tag.set_defaults(run=_lazy("zhnlp.tag"))
 
+    serve = commands.add_parser("serve", help="the HTTP service: JSON API and demo page")
+    serve.add_argument("--model", metavar="DIR", help="model directory (default: "
+                       "models/zhnlp-base)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
+                       "127.0.0.1, this machine only; 0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any "
+                       "free port, logged at start)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N", help="processes, each "
+                       "with its own copy of the model (default: 1)")
+    serve.add_argument("--http-threads", type=int, default=8, metavar="N",
+                       help="waitress threads per worker (default: 8)")
+    serve.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per "
+                       "worker (default: CPU cores / workers)")
+    serve.add_argument("--batch-size", type=int, default=32, metavar="N",
+                       help="sentences per model batch (default: 32)")
+    serve.add_argument("--user-dict", metavar="FILE", help="user dictionary, one word per "
+                       "line (first field only)")
+    serve.add_argument("--max-body-bytes", type=int, default=1 << 20, metavar="N",
+                       help="largest request body in bytes (default: 1048576)")
+    serve.add_argument("--max-texts", type=int, default=100, metavar="N",
+                       help="most texts per request (default: 100)")
+    serve.add_argument("--max-chars", type=int, default=10_000, metavar="N",
+                       help="most characters per text (default: 10000)")
+    serve.set_defaults(run=_lazy("zhnlp.serve"))
+
     pretrain = commands.add_parser("pretrain", help="pretrain the shared encoder")
     pretrain.add_argument("--config", required=True, help="configs/pretrain-*.toml")
     pretrain.set_defaults(run=_lazy("zhnlp.pretrain.loop"))

@@ -1,0 +1,235 @@
+"""`zhnlp serve`: the HTTP service (`server.create_app`) under waitress.
+
+Workers. `--workers N` is N processes, each with its own copy of the model, loaded once.
+N = 1 (the default) serves from this process. N > 1: this process binds and listens on the
+socket, then starts N workers with multiprocessing's *spawn* (never fork: numba's GNU
+OpenMP is not fork-safe, and a fresh interpreter loads the model cleanly); each worker
+inherits the listening socket and runs waitress on it, so the kernel hands every new
+connection to one of them. This process only supervises: a worker that dies after it was
+ready is started again; a worker that fails while starting (a bad model, say) stops the
+service with its message. SIGTERM or Ctrl-C stops everything.
+
+Inside a worker, waitress runs `--http-threads` threads (default 8) that read, check and
+answer requests concurrently, while the model analyses one request at a time (a lock) with
+`--threads` torch threads (default: CPU cores / workers). So on a small CPU, prefer 1
+worker; more workers pay off when cores are many, at the cost of one model in memory each.
+
+OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE unless set): numba's spinning
+OpenMP threads otherwise steal the CPU from torch between calls and multiply latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from zhnlp.errors import ZhnlpError
+
+logger = logging.getLogger("zhnlp.serve")
+RESTARTS_PER_MINUTE = 5
+
+def main(args: argparse.Namespace) -> int:
+    for name in ("workers", "http_threads", "batch_size", "max_body_bytes", "max_texts",
+                 "max_chars"):
+        if getattr(args, name) < 1:
+            raise ZhnlpError(f"--{name.replace('_', '-')} must be at least 1, not "
+                             f"{getattr(args, name)}.")
+    if args.threads is not None and args.threads < 1:
+        raise ZhnlpError(f"--threads must be at least 1, not {args.threads}.")
+    if not 0 <= args.port <= 65535:
+        raise ZhnlpError(f"--port must be between 0 and 65535, not {args.port}.")
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    configure(threads)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
+    options = {"model": args.model, "threads": threads, "batch_size": args.batch_size,
+               "user_dict": args.user_dict, "http_threads": args.http_threads,
+               "max_body_bytes": args.max_body_bytes, "max_texts": args.max_texts,
+               "max_chars": args.max_chars}
+    sock = listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    try:
+        if args.workers == 1:
+            server = make_server(sock, **options)
+            signal.signal(signal.SIGTERM, _exit_quietly)  # waitress closes on SystemExit
+            _ready(url, 1)
+            server.run()
+            return 0
+        return supervise(sock, args.workers, options, url)
+    finally:
+        sock.close()
+
+
+def _exit_quietly(signum, frame):
+    raise SystemExit(0)
+
+
+def configure(threads: int) -> None:
+    """Thread settings, before torch and numba load (they read them once)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
+
+
+def listen(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as error:
+        raise ZhnlpError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
+                         "choose another --host or --port.") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def build_app(model: str | None, threads: int, batch_size: int, user_dict: str | None,
+              max_body_bytes: int, max_texts: int, max_chars: int, **_):
+    if model is not None and not os.path.isfile(os.path.join(model, "config.json")):
+        # before the heavy imports: a wrong --model fails in a blink
+        raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
+                         "directory of a model saved by zhnlp.")
+    from server import create_app
+    from zhnlp.pipeline import load
+
+    pipeline = load(model, threads=threads, batch_size=batch_size)
+    if user_dict:
+        from pathlib import Path
+
+        from zhnlp.tag import read_user_dict
+
+        pipeline.add_words(read_user_dict(Path(user_dict)))
+    pipeline.process(["他叫汤姆去拿外衣。"])  # warm up (first-call costs) before "ready"
+    name = None if model is None else (pipeline.model.meta.get("name")
+                                       or os.path.basename(os.path.abspath(model)))
+    return create_app(pipeline=pipeline, model_name=name, max_body_bytes=max_body_bytes,
+                      max_texts=max_texts, max_chars=max_chars)
+
+
+def make_server(sock: socket.socket, http_threads: int, max_body_bytes: int, **options):
+    """A waitress server on a listening socket, the app loaded."""
+    from waitress import create_server
+
+    app = build_app(max_body_bytes=max_body_bytes, **options)
+    # waitress refuses bodies over its own limit with a plain-text 413 before the app sees
+    # them; keep that limit well above the app's so clients get the JSON error.
+    return create_server(app, sockets=[sock], threads=http_threads,
+                         max_request_body_size=max(4 * max_body_bytes, max_body_bytes + (1 << 20)),
+                         ident="zhnlp")
+
+
+def _ready(url: str, workers: int) -> None:
+    # One line on stderr that scripts can wait for (tests and benchmarks/load.py do).
+    logger.info("zhnlp serve: ready on %s (%d worker%s, pid %d)", url, workers,
+                "" if workers == 1 else "s", os.getpid())
+
+
+# -- several workers -------------------------------------------------------------------
+
+
+def supervise(sock: socket.socket, workers: int, options: dict, url: str) -> int:
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        stopping.set()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    running: dict[int, tuple] = {}  # sentinel -> (process, reply pipe, ready?)
+    restarts: list[float] = []
+
+    def start() -> None:
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=worker_main, args=(sock, options, send, os.getpid()),
+                                  name="zhnlp-worker", daemon=True)
+        process.start()
+        send.close()
+        running[process.sentinel] = (process, receive, False)
+
+    try:
+        for _ in range(workers):
+            start()
+        announced = False
+        while not stopping.is_set():
+            waiting = [sentinel for sentinel, (_, _, ready) in running.items() if not ready]
+            pipes = {running[s][1]: s for s in waiting}
+            for ready in wait([*running, *pipes], timeout=1.0):
+                if ready in pipes:  # a starting worker reports
+                    sentinel = pipes[ready]
+                    process, receive, _ = running[sentinel]
+                    try:
+                        message = receive.recv()
+                    except EOFError:
+                        continue  # it died: its sentinel says so
+                    if message != "ready":
+                        raise ZhnlpError(message)
+                    running[sentinel] = (process, receive, True)
+                    continue
+                process, receive, was_ready = running.pop(ready)
+                process.join()
+                receive.close()
+                if stopping.is_set():
+                    break
+                if not was_ready:
+                    raise ZhnlpError(f"a worker exited while starting (exit code "
+                                     f"{process.exitcode}); see the messages above.")
+                now = time.monotonic()
+                restarts[:] = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > RESTARTS_PER_MINUTE:
+                    raise ZhnlpError(f"workers died {len(restarts)} times in a minute; "
+                                     "stopping. See the messages above.")
+                logger.warning("worker %d exited (code %s); starting another", process.pid,
+                               process.exitcode)
+                start()
+            if not announced and all(ready for _, _, ready in running.values()):
+                announced = True
+                _ready(url, workers)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process, _, _ in running.values():
+            process.terminate()
+        deadline = time.monotonic() + 10
+        for process, receive, _ in running.values():
+            process.join(max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+            receive.close()
+
+
+def worker_main(sock: socket.socket, options: dict, reply, parent: int) -> None:
+    """A spawned worker: load the model, say "ready" (or the error), serve until told."""
+    configure(options["threads"])
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us (SIGTERM)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    try:
+        server = make_server(sock, **options)
+    except Exception as error:  # reported to the supervisor, which stops the service
+        reply.send(str(error) if isinstance(error, ZhnlpError)
+                   else f"a worker failed to start: {type(error).__name__}: {error}")
+        return
+    reply.send("ready")
+    reply.close()
+    server.run()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Stop serving when the supervisor is gone (killed with no chance to stop us)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
