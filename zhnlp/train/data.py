@@ -34,7 +34,7 @@ class TaskData:
     split: str = "train"
     skip: int = 0  # leave the first `skip` sentences out (held out for model selection)
     limit: int | None = None  # use at most this many sentences (after skip)
-    max_chars: int = 200  # longer CWS/NER sentences are cut at word boundaries
+    max_chars: int = 200  # longer CWS/NER/POS sentences are cut at word boundaries
     sentences: list[Sentence] = field(default_factory=list, repr=False)
 
     @property
@@ -45,25 +45,25 @@ class TaskData:
         sentences = get_dataset(self.dataset).read(self.split)[self.skip :]
         if self.limit is not None:
             sentences = sentences[: self.limit]
-        if self.task in ("cws", "ner"):
+        if self.task in ("cws", "ner", "pos"):
             sentences = [piece for s in sentences for piece in cut_sentence(s, self.max_chars)]
         self.sentences = sentences
         return self
 
 
 def cut_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
-    """Pieces of at most ~max_chars characters, cut between words (or anywhere outside
-    entities for character-level NER data)."""
-    if len(sentence.text) <= max_chars:
+    """Pieces of at most ~max_chars characters, cut between words (keeping per-word tags),
+    or anywhere outside entities for character-level NER data. Trees are never cut."""
+    if len(sentence.text) <= max_chars or sentence.heads is not None:
         return [sentence]
     if sentence.words is not None:
-        pieces, words = [], []
-        for word in sentence.words:
-            if words and sum(map(len, words)) + len(word) > max_chars:
-                pieces.append(Sentence(text="".join(words), words=words))
-                words = []
-            words = words + [word]
-        pieces.append(Sentence(text="".join(words), words=words))
+        pieces, first, length = [], 0, 0
+        for i, word in enumerate(sentence.words):
+            if i > first and length + len(word) > max_chars:
+                pieces.append(_word_slice(sentence, first, i))
+                first, length = i, 0
+            length += len(word)
+        pieces.append(_word_slice(sentence, first, len(sentence.words)))
         return pieces
     pieces, start = [], 0
     entities = sorted(sentence.entities or [], key=lambda e: e.start)
@@ -77,6 +77,13 @@ def cut_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
         pieces.append(Sentence(text=sentence.text[start:end], entities=inside))
         start = end
     return pieces
+
+
+def _word_slice(sentence: Sentence, first: int, last: int) -> Sentence:
+    words = sentence.words[first:last]
+    return Sentence(text="".join(words), words=words,
+                    upos=sentence.upos[first:last] if sentence.upos else None,
+                    xpos=sentence.xpos[first:last] if sentence.xpos else None)
 
 
 def token_tags_for_words(encoding: Encoding, spans: list[tuple[int, int]]) -> list[int]:

@@ -18,6 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import AutoConfig
 
 from zhnlp.corpora import corpora_root, file_sha256, get_dataset
@@ -90,6 +91,7 @@ def data_manifest(sources: list[TaskData]) -> dict:
 
 def run(config_path: Path, stages: list[str]) -> Path:
     config = read_config(config_path)
+    transformers.logging.set_verbosity_error()  # the encoder's MLM head is dropped on purpose
     torch.set_num_threads(config.get("threads", torch.get_num_threads()))
     run_dir = Path(config.get("run_dir", f"runs/{config['name']}"))
     run_dir.mkdir(parents=True, exist_ok=True)
