@@ -138,10 +138,10 @@ def system_provides(system: Sequence[Sentence], task: str) -> bool:
 
 
 def format_table(dataset: str, split: str, results: dict[str, dict]) -> str:
-    lines = [f"{dataset} {split}", f"{'task':<16} {'metric':<10} {'score':>7}"]
+    lines = [f"{dataset} {split}", f"{'task':<22} {'metric':<14} {'score':>7}"]
     for task, scores in results.items():
         for metric, value in flatten_scores(scores):
-            lines.append(f"{task:<16} {metric:<10} {value:>7.2f}")
+            lines.append(f"{task:<22} {metric:<14} {value:>7.2f}")
     return "\n".join(lines)
 
 
