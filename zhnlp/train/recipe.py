@@ -105,7 +105,7 @@ def run(config_path: Path, stages: list[str]) -> Path:
     if "teachers" in stages:
         for task in tasks:
             teacher_dir = run_dir / "teachers" / task
-            if not (teacher_dir / "best" / "config.json").exists():
+            if not (teacher_dir / "done.json").exists():  # a killed teacher starts over
                 started = time.monotonic()
                 model = new_model(config, {task: labels[task]})
                 train(model, [s for s in train_sources if s.task == task],
