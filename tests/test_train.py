@@ -1,6 +1,7 @@
 import json
 import random
 
+import pytest
 import torch
 
 from tests.conftest import SAMPLES, build_tiny_model
@@ -110,3 +111,12 @@ def test_distillation_runs_with_teachers(tmp_path):
     assert state.step > 0 and (tmp_path / "student" / "best" / "model.safetensors").exists()
     assert set(evaluate_sources(student, sources)) == {f"sample:{t}" for t in
                                                         ("cws", "ner", "pos", "dep", "srl")}
+
+
+def test_lr_factor_warms_up_then_decays_to_zero():
+    from zhnlp.train.trainer import lr_factor
+
+    assert lr_factor(0.05, 0.1) == 0.5 and lr_factor(0.1, 0.1) == 1.0
+    assert lr_factor(0.55, 0.1) == pytest.approx(0.5)
+    assert lr_factor(1.0, 0.1) == 0.0 and lr_factor(1.2, 0.1) == 0.0
+    assert lr_factor(0.0, 0.1) > 0  # the first step still moves

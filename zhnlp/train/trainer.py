@@ -30,7 +30,7 @@ class Schedule:
     batch_chars: int = 2000  # characters per batch (padding included)
     learning_rate: float = 5e-4  # encoder (small encoder: 1e-3 > 2e-4 >> 5e-5 on CTB6 dev)
     head_learning_rate: float = 1e-3
-    warmup: float = 0.1  # fraction of steps
+    warmup: float = 0.1  # fraction of training (steps, or time under max_minutes)
     weight_decay: float = 0.01
     max_minutes: float | None = None  # stop cleanly (and keep the best) after this long
     eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
@@ -46,21 +46,21 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
 
 
-def optimizer_for(model: MultiTaskModel, schedule: Schedule, total_steps: int):
+def optimizer_for(model: MultiTaskModel, schedule: Schedule) -> torch.optim.AdamW:
     encoder = [p for p in model.encoder.parameters() if p.requires_grad]
     heads = [p for p in model.heads.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [{"params": encoder, "lr": schedule.learning_rate},
-         {"params": heads, "lr": schedule.head_learning_rate}],
+    return torch.optim.AdamW(
+        [{"params": encoder, "lr": schedule.learning_rate, "base_lr": schedule.learning_rate},
+         {"params": heads, "lr": schedule.head_learning_rate,
+          "base_lr": schedule.head_learning_rate}],
         weight_decay=schedule.weight_decay)
-    warmup = max(1, int(schedule.warmup * total_steps))
 
-    def factor(step: int) -> float:  # linear warm-up, then linear decay to 0
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def lr_factor(progress: float, warmup: float) -> float:
+    """Linear warm-up over the first `warmup` of training, then linear decay to 0."""
+    if progress < warmup:
+        return max(progress / warmup, 1e-3)
+    return max(0.0, (1.0 - progress) / (1.0 - warmup))
 
 
 def sampling_weights(sources: list[TaskData], alpha: float) -> list[float]:
@@ -84,7 +84,7 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
         for source in sources)
     total_steps = max(1, int(schedule.epochs * batches_per_epoch))
     eval_every = schedule.eval_every or batches_per_epoch
-    optimizer, scheduler = optimizer_for(model, schedule, total_steps)
+    optimizer = optimizer_for(model, schedule)
     streams = {source.name: iter(()) for source in sources}
     state = TrainState()
     started = time.monotonic()
@@ -108,11 +108,17 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
                 teacher_outputs = teachers[source.task](batch, [source.task])[source.task]
             soft = head.distill_loss(outputs, teacher_outputs, batch, schedule.temperature)
             loss = annealing * loss + (1 - annealing) * soft
+        # Progress is steps done or time used, whichever is further, so a run cut by
+        # max_minutes still ends with a decayed learning rate.
+        done = state.step / total_steps
+        if schedule.max_minutes:
+            done = max(done, (time.monotonic() - started) / (60 * schedule.max_minutes))
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * lr_factor(done, schedule.warmup)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
-        scheduler.step()
         state.step += 1
         progress.update()
         running[source.name] = 0.98 * running.get(source.name, loss.item()) + 0.02 * loss.item()
