@@ -120,3 +120,31 @@ def test_lr_factor_warms_up_then_decays_to_zero():
     assert lr_factor(0.55, 0.1) == pytest.approx(0.5)
     assert lr_factor(1.0, 0.1) == 0.0 and lr_factor(1.2, 0.1) == 0.0
     assert lr_factor(0.0, 0.1) > 0  # the first step still moves
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    from zhnlp.train import trainer
+
+    sources = sample_sources()[:1]
+    schedule = Schedule(epochs=4, batch_chars=400, eval_every=2)
+    real_evaluate, calls = trainer.evaluate_sources, []
+
+    def die_on_second_evaluation(model, dev):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(model, dev)
+
+    monkeypatch.setattr(trainer, "evaluate_sources", die_on_second_evaluation)
+    labels = collect_labels(sources)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_tiny_model(labels=labels), sources, sources, schedule, tmp_path,
+              log=lambda _: None)
+    assert (tmp_path / "checkpoint" / "trainer.json").exists()
+    monkeypatch.setattr(trainer, "evaluate_sources", real_evaluate)
+    messages = []
+    state = train(build_tiny_model(seed=5, labels=labels), sources, sources, schedule, tmp_path,
+                  log=messages.append)
+    assert messages[0].endswith("at step 2")
+    assert [record["step"] for record in state.history][0] == 2  # kept from the first run
+    assert state.step == state.history[-1]["step"] and not (tmp_path / "checkpoint").exists()

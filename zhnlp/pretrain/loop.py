@@ -18,16 +18,15 @@ import argparse
 import json
 import logging
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm import tqdm
 
+from zhnlp.checkpoint import load_checkpoint, save_checkpoint
 from zhnlp.encoder import bert_config
 from zhnlp.pretrain.config import PretrainConfig, TrainConfig, load_config
 from zhnlp.pretrain.data import SIMILAR_FILE, PreparedSplit, collate, make_example, prepare
@@ -135,37 +134,6 @@ def lr_factor(step: int, minutes: float, train: TrainConfig) -> float:
 
 # ---------------------------------------------------------------------------------------
 # Checkpoints (safetensors + JSON)
-
-
-def save_checkpoint(directory: Path, model, optimizer, state: dict) -> None:
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))  # handles the tied embeddings
-    tensors, meta = {}, {"param_groups": optimizer.state_dict()["param_groups"]}
-    for index, values in optimizer.state_dict()["state"].items():
-        for key, value in values.items():
-            tensors[f"{index}.{key}"] = torch.as_tensor(value).contiguous()
-    tensors["torch_rng"] = torch.get_rng_state()
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    state = dict(state, optimizer=meta)
-    (tmp / "trainer.json").write_text(json.dumps(state, indent=1))
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
-
-
-def load_checkpoint(directory: Path, model, optimizer) -> dict:
-    load_model(model, str(directory / "model.safetensors"))
-    state = json.loads((directory / "trainer.json").read_text())
-    tensors = load_file(str(directory / "optimizer.safetensors"))
-    torch.set_rng_state(tensors.pop("torch_rng"))
-    per_param: dict[int, dict] = {}
-    for name, value in tensors.items():
-        index, key = name.split(".", 1)
-        per_param.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": per_param,
-                               "param_groups": state["optimizer"]["param_groups"]})
-    return state
 
 
 def export(model, tokenizer: CharTokenizer, directory: Path) -> None:

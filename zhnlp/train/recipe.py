@@ -3,8 +3,8 @@
 Stages: `teachers` (one single-task model per task, gold labels only), then `student` (all
 tasks, gold + the teachers' soft targets, teacher annealing). With `distill = false` the
 student is plain multitask learning (the ablation). Each finished model is kept in the run
-directory (`runs/<name>/...`), so a rerun skips what is done; the best student is copied
-to `output` with metrics.json.
+directory (`runs/<name>/...`), so a rerun skips what is done and resumes an interrupted
+model from its last checkpoint; the best student is copied to `output` with metrics.json.
 """
 
 from __future__ import annotations

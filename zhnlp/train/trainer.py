@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from zhnlp import metrics
+from zhnlp.checkpoint import load_checkpoint, save_checkpoint
 from zhnlp.corpora import Entity, Predicate, Sentence
 from zhnlp.model import MultiTaskModel
 from zhnlp.train.data import TaskData, batches, make_training_batch
@@ -36,6 +38,7 @@ class Schedule:
     eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
     sampling_alpha: float = 0.5
     temperature: float = 1.0
+    checkpoint_minutes: float = 10.0  # also checkpointed at every dev evaluation
     seed: int = 1
 
 
@@ -87,9 +90,27 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
     optimizer = optimizer_for(model, schedule)
     streams = {source.name: iter(()) for source in sources}
     state = TrainState()
-    started = time.monotonic()
+    checkpoint = run_dir / "checkpoint"
+    trained_seconds = 0.0
+    if (checkpoint / "trainer.json").exists():  # resume (the batch order starts afresh)
+        saved = load_checkpoint(checkpoint, model, optimizer)
+        state = TrainState(saved["step"], saved["best_score"], saved["history"])
+        trained_seconds = saved["seconds"]
+        version, internal, gauss = saved["rng"]
+        rng.setstate((version, tuple(internal), gauss))
+        log(f"resumed from {checkpoint} at step {state.step}")
+    started = time.monotonic() - trained_seconds
+    last_checkpoint = time.monotonic()
+
+    def save_checkpoint_now() -> None:
+        version, internal, gauss = rng.getstate()
+        save_checkpoint(checkpoint, model, optimizer, {
+            "step": state.step, "best_score": state.best_score, "history": state.history,
+            "seconds": time.monotonic() - started, "rng": [version, list(internal), gauss]})
+
     log_file = (run_dir / "log.jsonl").open("a", encoding="utf-8")
-    progress = tqdm(total=total_steps, desc=run_dir.name, unit="step", mininterval=5)
+    progress = tqdm(total=total_steps, initial=state.step, desc=run_dir.name, unit="step",
+                    mininterval=5)
     running: dict[str, float] = {}
     model.train()
     while state.step < total_steps:
@@ -139,11 +160,17 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
                 model.meta["dev"] = scores
                 model.save(run_dir / "best")
             model.train()
+        if (state.step % eval_every == 0 or out_of_time
+                or time.monotonic() - last_checkpoint > 60 * schedule.checkpoint_minutes):
+            save_checkpoint_now()
+            last_checkpoint = time.monotonic()
         if out_of_time:
             log(f"stopping after {schedule.max_minutes} minutes (max_minutes)")
             break
     progress.close()
     log_file.close()
+    if state.step >= total_steps:  # finished: nothing left to resume
+        shutil.rmtree(checkpoint, ignore_errors=True)
     model.eval()
     return state
 
