@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -43,6 +42,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from zhnlp.errors import ZhnlpError  # noqa: E402
+from zhnlp.serve import start_in_subprocess  # noqa: E402
+
 SENTENCES = [
     "他叫汤姆去拿外衣。",
     "北京大学的李白教授昨天在上海发表了演讲。",
@@ -101,30 +104,14 @@ def process_tree(pid: int) -> list[int]:
 
 
 def start_server(args, model: str) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "zhnlp.cli", "serve", "--model", model, "--host",
-               "127.0.0.1", "--port", "0", "--workers", str(args.workers),
+    options = ["--model", model, "--workers", str(args.workers),
                "--http-threads", str(args.http_threads)]
     if args.threads:
-        command += ["--threads", str(args.threads)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    lines = []
-    while time.monotonic() < deadline:
-        if not select.select([process.stderr], [], [], deadline - time.monotonic())[0]:
-            break
-        line = process.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.search(r"ready on (http://127\.0\.0\.1:\d+)", line)
-        if match:
-            threading.Thread(target=process.stderr.read, daemon=True).start()  # drain
-            return process, match.group(1)
-    process.kill()
-    sys.exit("zhnlp serve did not start:\n" + "".join(lines[-20:]))
+        options += ["--threads", str(args.threads)]
+    try:
+        return start_in_subprocess(options, timeout=300)
+    except ZhnlpError as error:
+        sys.exit(str(error))
 
 
 def run_clients(host: str, port: int, bodies: list[bytes], total: int, clients: int,

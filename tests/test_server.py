@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from server.openapi import ERRORS
 from server.validation import FIELDS, Limits
 from zhnlp.cli import build_parser
 from zhnlp.errors import ZhnlpError
+from zhnlp.serve import start_in_subprocess
 from zhnlp.tag import Tagger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -526,25 +526,8 @@ def test_chunked_and_oversize_bodies_under_waitress(live_server):
 
 def start_serve(*options: str) -> tuple[subprocess.Popen, int]:
     """`zhnlp serve --port 0 ...` in a process; waits for its ready line."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "zhnlp.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-         *options], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if not select.select([process.stderr], [], [], deadline - time.monotonic())[0]:
-            break
-        line = process.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.search(r"ready on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            threading.Thread(target=process.stderr.read, daemon=True).start()  # drain
-            return process, int(match.group(1))
-    process.kill()
-    raise AssertionError("zhnlp serve did not start:\n" + "".join(lines[-20:]))
+    process, url = start_in_subprocess(list(options))
+    return process, int(url.rsplit(":", 1)[1])
 
 
 def stop_serve(process: subprocess.Popen) -> int:

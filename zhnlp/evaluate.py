@@ -22,10 +22,8 @@ from zhnlp.corpora import (
     read_conll,
     read_words_list,
 )
+from zhnlp.document import TASK_ORDER as TASKS
 from zhnlp.errors import ZhnlpError
-
-TASKS = ("cws", "pos", "ner", "dep", "srl")
-
 
 # ---------------------------------------------------------------------------------------
 # System output readers

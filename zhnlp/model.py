@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
+from zhnlp.document import TASK_ORDER as TASKS
 from zhnlp.errors import ZhnlpError
 from zhnlp.tasks.common import CHAR_OFFSET, Batch
 from zhnlp.tasks.cws import FREE, SegmentationHead, words_to_tags
@@ -28,7 +29,6 @@ from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding
 
 HEADS = {head.task: head for head in (SegmentationHead, TaggingHead, EntityHead, ParsingHead,
                                       RoleHead)}
-TASKS = tuple(HEADS)
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 Span = tuple[int, int]

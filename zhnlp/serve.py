@@ -28,6 +28,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 from zhnlp.errors import ZhnlpError
 
@@ -233,3 +234,34 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
+
+
+def start_in_subprocess(options: list[str], timeout: float = 120.0):
+    """`zhnlp serve --host 127.0.0.1 --port 0 OPTIONS` in a child process; waits for its
+    ready line and returns (process, base URL). For tests and benchmarks."""
+    import re
+    import select
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zhnlp.cli", "serve", "--host", "127.0.0.1", "--port", "0",
+         *options], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([process.stderr], [], [], deadline - time.monotonic())[0]:
+            break
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"ready on (http://127\.0\.0\.1:\d+)", line)
+        if match:
+            threading.Thread(target=process.stderr.read, daemon=True).start()  # drain
+            return process, match.group(1)
+    process.kill()
+    raise ZhnlpError("zhnlp serve did not start:\n" + "".join(lines[-20:]))
