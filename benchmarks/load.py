@@ -2,7 +2,7 @@
 loopback, latency percentiles, throughput, errors and the server's memory.
 
     python benchmarks/load.py --model models/zhnlp-base [--requests 5000] [--clients 8]
-        [--workers 1] [--threads N] [--http-threads 4] [--texts-per-request 1]
+        [--workers 1] [--threads N] [--int8] [--http-threads 4] [--texts-per-request 1]
         [--tasks cws,pos] [--max-seconds 300] [--label "..."]
         [--markdown benchmarks/results/load.md] [--json raw.json]
     python benchmarks/load.py --tiny ...        # a random tiny model built on the fly
@@ -108,6 +108,8 @@ def start_server(args, model: str) -> tuple[subprocess.Popen, str]:
                "--http-threads", str(args.http_threads)]
     if args.threads:
         options += ["--threads", str(args.threads)]
+    if args.int8:
+        options.append("--int8")
     try:
         return start_in_subprocess(options, timeout=300)
     except ZhnlpError as error:
@@ -190,6 +192,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, help="torch threads per worker")
+    parser.add_argument("--int8", action="store_true", help="serve with the encoder in int8")
     parser.add_argument("--http-threads", type=int, default=8)
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--tasks", help="comma-separated tasks (default: all)")
@@ -254,7 +257,7 @@ def main() -> int:
         "model": info.get("model"), "label": args.label or ("tiny random model (tests)"
                                                             if args.tiny else model),
         "tasks": tasks or info.get("tasks"), "workers": args.workers,
-        "threads": args.threads, "http_threads": args.http_threads,
+        "threads": args.threads, "int8": args.int8, "http_threads": args.http_threads,
         "clients": args.clients, "texts_per_request": args.texts_per_request,
         "requests": done, "ok": len(latencies), "errors": errors,
         "error_examples": error_info["examples"],
@@ -291,6 +294,7 @@ def markdown(r: dict) -> str:
         f"\n## {r['date']}: {r['label']}\n\n"
         f"`zhnlp serve --workers {r['workers']}"
         + (f" --threads {r['threads']}" if r["threads"] else "")
+        + (" --int8" if r.get("int8") else "")
         + f" --http-threads {r['http_threads']}`; {r['clients']} client"
         f"{'s' if r['clients'] != 1 else ''} on 127.0.0.1, "
         f"{r['texts_per_request']} sentence(s) per request, tasks "

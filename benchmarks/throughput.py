@@ -16,7 +16,8 @@ on a shared machine, rerun when it is high.
 Rows: `cws` compares segmentation only (zhnlp tasks=["cws"], jieba.lcut, THULAC
 seg_only); `full` compares each system's fullest pipeline (zhnlp: every task the model
 has; jieba and THULAC: segmentation + POS, all they offer), so the full ratio is not like
-for like: zhnlp does more. Peers that are not installed are listed as such.
+for like: zhnlp does more. `zhnlp-int8` is the same model with its encoder quantized to int8
+(`zhnlp.load(..., int8=True)`, `--int8`). Peers that are not installed are listed as such.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from pathlib import Path
 START = time.perf_counter()  # a worker's cold start counts from here
 
 ROOT = Path(__file__).resolve().parent.parent
-SYSTEMS = [("zhnlp", "cws"), ("jieba", "cws"), ("thulac", "cws"),
-           ("zhnlp", "full"), ("jieba", "full"), ("thulac", "full")]
+SYSTEMS = [("zhnlp", "cws"), ("zhnlp-int8", "cws"), ("jieba", "cws"), ("thulac", "cws"),
+           ("zhnlp", "full"), ("zhnlp-int8", "full"), ("jieba", "full"), ("thulac", "full")]
 
 
 # -- worker: one system, one task, in its own process ------------------------------------
@@ -43,12 +44,12 @@ SYSTEMS = [("zhnlp", "cws"), ("jieba", "cws"), ("thulac", "cws"),
 
 def make_analyser(system: str, task: str, options: dict):
     """A function texts -> results for one system, after loading it."""
-    if system == "zhnlp":
+    if system in ("zhnlp", "zhnlp-int8"):
         sys.path.insert(0, str(ROOT))
         import zhnlp
 
         nlp = zhnlp.load(options["model"], threads=options.get("threads"),
-                         batch_size=options["batch_size"])
+                         batch_size=options["batch_size"], int8=system == "zhnlp-int8")
         tasks = ["cws"] if task == "cws" else None
         standard = options.get("standard") if options.get("standard") in nlp.standards else None
         return lambda texts: nlp(texts, tasks=tasks, standard=standard)
@@ -117,7 +118,7 @@ def run_worker(spec: dict) -> dict:
 def installed(system: str) -> bool:
     from importlib.util import find_spec
 
-    return system == "zhnlp" or find_spec(system) is not None
+    return system.startswith("zhnlp") or find_spec(system) is not None
 
 
 def format_table(rows: list[dict], header: dict) -> str:
@@ -127,18 +128,23 @@ def format_table(rows: list[dict], header: dict) -> str:
              f"Machine: {header['machine']}; torch threads {header['threads']}; "
              f"batch size {header['batch_size']}; best of {header['repeat']}; "
              f"load average at start {header['load']}", "",
-             "| system | task | sentences/s | zhnlp ÷ system | cold start s | peak RSS MB |",
-             "|---|---|---:|---:|---:|---:|"]
-    zhnlp_speed = {row["task"]: row.get("sentences_per_s") for row in rows
-                   if row["system"] == "zhnlp"}
+             "| system | task | sentences/s | zhnlp ÷ system | zhnlp-int8 ÷ system | "
+             "cold start s | peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    speed = {(row["system"], row["task"]): row.get("sentences_per_s") for row in rows}
+
+    def ratio(ours: float | None, theirs: float) -> str:
+        return f"{ours / theirs:.2f}" if ours else "–"
+
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['system']} | {row['task']} | {row['error']} | | | |")
+            lines.append(f"| {row['system']} | {row['task']} | {row['error']} | | | | |")
             continue
-        ours = zhnlp_speed.get(row["task"])
-        ratio = f"{ours / row['sentences_per_s']:.2f}" if ours else "–"
-        lines.append(f"| {row['system']} | {row['task']} | {row['sentences_per_s']:.1f} | "
-                     f"{ratio} | {row['cold_start_s']:.2f} | {row['peak_rss_mb']:.0f} |")
+        task, theirs = row["task"], row["sentences_per_s"]
+        lines.append(f"| {row['system']} | {task} | {theirs:.1f} | "
+                     f"{ratio(speed.get(('zhnlp', task)), theirs)} | "
+                     f"{ratio(speed.get(('zhnlp-int8', task)), theirs)} | "
+                     f"{row['cold_start_s']:.2f} | {row['peak_rss_mb']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +185,7 @@ def main() -> None:
         handle.write("\n".join(texts))
         handle.flush()
         for system, task in SYSTEMS:
-            if system != "zhnlp" and system not in peers:
+            if not system.startswith("zhnlp") and system not in peers:
                 continue
             row = {"system": system, "task": task}
             if not installed(system):

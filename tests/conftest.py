@@ -12,7 +12,7 @@ needs_corpora = pytest.mark.skipif(
 )
 
 
-def build_tiny_model(seed: int = 0, labels: dict | None = None):
+def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None):
     """A randomly initialised model with all five heads: structurally complete, tiny."""
     import torch
     from transformers import BertConfig, BertModel
@@ -36,7 +36,8 @@ def build_tiny_model(seed: int = 0, labels: dict | None = None):
         "dep": ["root", "nsubj", "dobj", "punct"],
         "srl": ["_", "A0", "A1", "AM-TMP"],
     }
-    return MultiTaskModel.build(encoder, tokenizer, labels, standards=["ctb", "pku"]).eval()
+    return MultiTaskModel.build(encoder, tokenizer, labels, standards=["ctb", "pku"],
+                                lexicon=lexicon).eval()
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,14 @@ def test_text_format_one_line_per_input_line(run):
     assert all("/" in word for word in out[0].split())
 
 
+def test_int8_tags_every_line_like_the_full_precision_model(run):
+    _, plain, _ = run(LINES, "--format", "text", "--tasks", "cws")
+    status, quantized, err = run(LINES, "--format", "text", "--tasks", "cws", "--int8")
+    assert status == 0 and err == "" and len(quantized) == len(plain)
+    assert ["".join(line.split()) for line in quantized] == ["".join(line.split())
+                                                              for line in plain]
+
+
 def test_json_format_offsets_into_each_line(run):
     status, out, _ = run(LINES, "--format", "json")
     assert status == 0 and len(out) == len(LINES)

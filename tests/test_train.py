@@ -148,3 +148,24 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert messages[0].endswith("at step 2")
     assert [record["step"] for record in state.history][0] == 2  # kept from the first run
     assert state.step == state.history[-1]["step"] and not (tmp_path / "checkpoint").exists()
+
+
+def test_bf16_autocast_training_lowers_the_loss(tmp_path):
+    sources = sample_sources()[:2]  # CWS (softmax) and NER (CRF)
+    model = build_tiny_model(labels=collect_labels(sources))
+    schedule = Schedule(epochs=20, batch_chars=400, learning_rate=1e-3, head_learning_rate=5e-3,
+                        warmup=0.0, bf16=True)
+    state = train(model, sources, sources, schedule, tmp_path, log=lambda _: None)
+    first, last = state.history[0]["loss"], state.history[-1]["loss"]
+    assert all(last[name] < first[name] for name in first)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
+
+
+def test_a_config_extends_another_and_overrides_its_keys(tmp_path):
+    from zhnlp.train.recipe import read_config
+
+    (tmp_path / "base.toml").write_text('name = "base"\ndistill = true\n[schedule]\nepochs = 2\n')
+    (tmp_path / "variant.toml").write_text('extends = "base.toml"\nname = "variant"\n'
+                                           'distill = false\n')
+    config = read_config(tmp_path / "variant.toml")
+    assert config == {"name": "variant", "distill": False, "schedule": {"epochs": 2}}

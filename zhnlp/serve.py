@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     options = {"model": args.model, "threads": threads, "batch_size": args.batch_size,
                "user_dict": args.user_dict, "http_threads": args.http_threads,
                "max_body_bytes": args.max_body_bytes, "max_texts": args.max_texts,
-               "max_chars": args.max_chars}
+               "max_chars": args.max_chars, "int8": args.int8}
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -94,7 +94,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def build_app(model: str | None, threads: int, batch_size: int, user_dict: str | None,
-              max_body_bytes: int, max_texts: int, max_chars: int, **_):
+              max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False, **_):
     if model is not None and not os.path.isfile(os.path.join(model, "config.json")):
         # before the heavy imports: a wrong --model fails in a blink
         raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
@@ -102,7 +102,7 @@ def build_app(model: str | None, threads: int, batch_size: int, user_dict: str |
     from server import create_app
     from zhnlp.pipeline import load
 
-    pipeline = load(model, threads=threads, batch_size=batch_size)
+    pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8)
     if user_dict:
         from pathlib import Path
 

@@ -53,7 +53,8 @@ def main(args: argparse.Namespace) -> int:
             raise ZhnlpError(f"input file {path} does not exist.")
         if args.output and Path(args.output).resolve() == path.resolve():
             raise ZhnlpError(f"the output file {path} is also an input; choose another -o.")
-    pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size)
+    pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size,
+                    int8=args.int8)
     tasks = pipeline.resolve_tasks(args.tasks, args.pretokenized)
     pipeline.check_standard(args.standard)
     if args.format == "text" and not (args.pretokenized or "cws" in tasks):

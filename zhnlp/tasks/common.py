@@ -23,6 +23,7 @@ class Batch:
     char_lengths: torch.Tensor  # [B] number of character tokens n
     word_spans: torch.Tensor | None = None  # [B, W, 2] token (start, end) per word, end excl.
     word_lengths: torch.Tensor | None = None  # [B]
+    lexicon_features: torch.Tensor | None = None  # [B, T, F] (models with a lexicon)
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 import tomllib
 from dataclasses import fields
@@ -24,6 +23,7 @@ from transformers import AutoConfig
 from zhnlp.corpora import corpora_root, file_sha256, get_dataset
 from zhnlp.encoder import build_encoder, load_encoder
 from zhnlp.errors import ZhnlpError
+from zhnlp.lexicon import Lexicon, jieba_words
 from zhnlp.model import MultiTaskModel
 from zhnlp.tokenizer import CharTokenizer
 from zhnlp.train.data import TaskData, collect_labels
@@ -34,10 +34,15 @@ SOURCE_KEYS = {"dataset", "task", "standard", "pos_layers", "split", "skip", "li
 
 
 def read_config(path: Path) -> dict:
+    """The TOML config; `extends = "other.toml"` (relative to this file) starts from another
+    config and overrides its top-level keys (a variant such as the no-distillation ablation)."""
     if not path.exists():
         raise ZhnlpError(f"config {path} does not exist.")
     with path.open("rb") as handle:
-        return tomllib.load(handle)
+        config = tomllib.load(handle)
+    if "extends" in config:
+        config = {**read_config(path.parent / config.pop("extends")), **config}
+    return config
 
 
 def schedule_from(section: dict) -> Schedule:
@@ -75,9 +80,23 @@ def new_model(config: dict, labels: dict) -> MultiTaskModel:
         encoder = load_encoder(encoder_dir)
     tokenizer = CharTokenizer.from_pretrained(encoder_dir)
     model = MultiTaskModel.build(encoder, tokenizer, labels, config["standards"],
-                                 **config.get("heads", {}))
+                                 lexicon_from(config), **config.get("heads", {}))
     model.default_standard = config.get("default_standard", config["standards"][0])
     return model
+
+
+def lexicon_from(config: dict) -> Lexicon | None:
+    """`lexicon = "jieba"` (jieba's dictionary) or a word-list file (one word per line)."""
+    source = config.get("lexicon")
+    if source is None:
+        return None
+    if source == "jieba":
+        words = jieba_words()
+    elif Path(source).is_file():
+        words = Path(source).read_text(encoding="utf-8").split()
+    else:
+        raise ZhnlpError(f"lexicon {source!r} is neither \"jieba\" nor a word-list file.")
+    return Lexicon(words, config.get("lexicon_max_length", 4))
 
 
 def data_manifest(sources: list[TaskData]) -> dict:
@@ -89,13 +108,13 @@ def data_manifest(sources: list[TaskData]) -> dict:
     return files
 
 
-def run(config_path: Path, stages: list[str]) -> Path:
+def run(config_path: Path, stages: list[str], threads: int | None = None) -> Path:
     config = read_config(config_path)
     transformers.logging.set_verbosity_error()  # the encoder's MLM head is dropped on purpose
-    torch.set_num_threads(config.get("threads", torch.get_num_threads()))
+    torch.set_num_threads(threads or config.get("threads", torch.get_num_threads()))
     run_dir = Path(config.get("run_dir", f"runs/{config['name']}"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(config_path, run_dir / "config.toml")
+    (run_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     train_sources, dev_sources = sources_from(config)
     (run_dir / "data.json").write_text(json.dumps(data_manifest(train_sources + dev_sources),
                                                   indent=1) + "\n", encoding="utf-8")
@@ -108,9 +127,11 @@ def run(config_path: Path, stages: list[str]) -> Path:
             if not (teacher_dir / "done.json").exists():  # a killed teacher starts over
                 started = time.monotonic()
                 model = new_model(config, {task: labels[task]})
+                schedule = schedule_from(config.get("teacher_schedule", {}))
+                schedule.max_minutes = config.get("teacher_minutes", {}).get(
+                    task, schedule.max_minutes)
                 train(model, [s for s in train_sources if s.task == task],
-                      [s for s in dev_sources if s.task == task],
-                      schedule_from(config.get("teacher_schedule", {})), teacher_dir)
+                      [s for s in dev_sources if s.task == task], schedule, teacher_dir)
                 (teacher_dir / "done.json").write_text(json.dumps(
                     {"minutes": round((time.monotonic() - started) / 60, 1)}) + "\n")
     if "student" in stages:
@@ -139,5 +160,5 @@ def run(config_path: Path, stages: list[str]) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     stages = ["teachers", "student"] if args.stage == "all" else [args.stage]
-    run(Path(args.config), stages)
+    run(Path(args.config), stages, args.threads)
     return 0

@@ -39,6 +39,7 @@ class Schedule:
     sampling_alpha: float = 0.5
     temperature: float = 1.0
     checkpoint_minutes: float = 10.0  # also checkpointed at every dev evaluation
+    bf16: bool = False  # bfloat16 autocast: ~2x faster on CPUs with avx512_bf16 or AMX
     seed: int = 1
 
 
@@ -120,15 +121,16 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
             streams[source.name] = batches(source, schedule.batch_chars, rng)
             sentences = next(streams[source.name])
         batch = make_training_batch(model, source, sentences, rng)
-        outputs = model(batch, [source.task])[source.task]
-        head = model.heads[source.task]
-        loss = head.loss(outputs, batch)
-        if teachers and source.task in teachers:
-            annealing = state.step / total_steps  # λ: 0 → 1
-            with torch.no_grad():
-                teacher_outputs = teachers[source.task](batch, [source.task])[source.task]
-            soft = head.distill_loss(outputs, teacher_outputs, batch, schedule.temperature)
-            loss = annealing * loss + (1 - annealing) * soft
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
+            outputs = model(batch, [source.task])[source.task]
+            head = model.heads[source.task]
+            loss = head.loss(outputs, batch)
+            if teachers and source.task in teachers:
+                annealing = state.step / total_steps  # λ: 0 → 1
+                with torch.no_grad():
+                    teacher_outputs = teachers[source.task](batch, [source.task])[source.task]
+                soft = head.distill_loss(outputs, teacher_outputs, batch, schedule.temperature)
+                loss = annealing * loss + (1 - annealing) * soft
         # Progress is steps done or time used, whichever is further, so a run cut by
         # max_minutes still ends with a decayed learning rate.
         done = state.step / total_steps
