@@ -169,3 +169,17 @@ def test_a_config_extends_another_and_overrides_its_keys(tmp_path):
                                            'distill = false\n')
     config = read_config(tmp_path / "variant.toml")
     assert config == {"name": "variant", "distill": False, "schedule": {"epochs": 2}}
+
+
+def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
+    from zhnlp.errors import ZhnlpError
+    from zhnlp.train.recipe import new_model
+
+    labels = collect_labels(sample_sources())
+    trained = build_tiny_model(seed=4, labels=labels)
+    trained.save(tmp_path / "trained")
+    model = new_model({"init_from": str(tmp_path / "trained")}, labels)
+    for (name, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ZhnlpError, match="other tasks or labels"):
+        new_model({"init_from": str(tmp_path / "trained")}, {**labels, "dep": ["root"]})

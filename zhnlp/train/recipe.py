@@ -72,7 +72,17 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
 
 def new_model(config: dict, labels: dict) -> MultiTaskModel:
     """Heads for labels on the configured encoder; `encoder_init = "random"` keeps its
-    architecture and vocabulary but not its weights (the no-pretraining baseline)."""
+    architecture and vocabulary but not its weights (the no-pretraining baseline).
+    `init_from = "DIR"` instead continues from a trained model with the same labels (a
+    later session training the shipped model further)."""
+    if "init_from" in config:
+        model = MultiTaskModel.load(config["init_from"])
+        if set(model.heads) != set(labels) or any(
+                model.heads[task].config()["labels"] != labels[task] for task in labels
+                if task != "cws"):  # CWS tags are fixed
+            raise ZhnlpError(f"init_from model {config['init_from']} has other tasks or labels "
+                             "than this config's training data.")
+        return model
     encoder_dir = Path(config["encoder"])
     if config.get("encoder_init", "pretrained") == "random":
         encoder = build_encoder(AutoConfig.from_pretrained(encoder_dir, local_files_only=True))
@@ -127,9 +137,8 @@ def run(config_path: Path, stages: list[str], threads: int | None = None) -> Pat
             if not (teacher_dir / "done.json").exists():  # a killed teacher starts over
                 started = time.monotonic()
                 model = new_model(config, {task: labels[task]})
-                schedule = schedule_from(config.get("teacher_schedule", {}))
-                schedule.max_minutes = config.get("teacher_minutes", {}).get(
-                    task, schedule.max_minutes)
+                schedule = schedule_from({**config.get("teacher_schedule", {}),
+                                          **config.get("teacher_tasks", {}).get(task, {})})
                 train(model, [s for s in train_sources if s.task == task],
                       [s for s in dev_sources if s.task == task], schedule, teacher_dir)
                 (teacher_dir / "done.json").write_text(json.dumps(
