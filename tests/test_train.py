@@ -1,10 +1,11 @@
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import SAMPLES, build_tiny_model
+from tests.conftest import SAMPLES, build_tiny_model, needs_corpora
 from zhnlp.corpora import (
     Sentence,
     open_text,
@@ -183,3 +184,24 @@ def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
         assert torch.equal(a, b), name
     with pytest.raises(ZhnlpError, match="other tasks or labels"):
         new_model({"init_from": str(tmp_path / "trained")}, {**labels, "dep": ["root"]})
+
+
+@needs_corpora
+def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
+    """configs/train-smoke.toml (60 sentences per source): teachers, the distilled student
+    with lexicon features, and the saved output with its dev metrics."""
+    from zhnlp.model import MultiTaskModel
+    from zhnlp.train.recipe import run
+
+    smoke = Path(__file__).resolve().parent.parent / "configs" / "train-smoke.toml"
+    config = tmp_path / "smoke.toml"
+    config.write_text(f'extends = "{smoke}"\nrun_dir = "{tmp_path / "run"}"\n'
+                      f'output = "{tmp_path / "model"}"\nlexicon = "jieba"\n')
+    run(config, ["teachers", "student"])
+    model = MultiTaskModel.load(tmp_path / "model")
+    assert set(model.tasks) == {"cws", "pos", "ner", "dep", "srl"}
+    assert model.lexicon is not None and (tmp_path / "model" / "lexicon.txt").exists()
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert set(metrics["dev"]) == {f"{s}" for s in model.meta["dev"]}
+    assert all((tmp_path / "run" / "teachers" / task / "done.json").exists()
+               for task in model.tasks)

@@ -27,7 +27,7 @@ from zhnlp.lexicon import Lexicon, jieba_words
 from zhnlp.model import MultiTaskModel
 from zhnlp.tokenizer import CharTokenizer
 from zhnlp.train.data import TaskData, collect_labels
-from zhnlp.train.trainer import Schedule, evaluate_sources, train
+from zhnlp.train.trainer import Schedule, train
 
 SOURCE_KEYS = {"dataset", "task", "standard", "pos_layers", "split", "skip", "limit",
                "max_chars"}
@@ -152,14 +152,12 @@ def run(config_path: Path, stages: list[str], threads: int | None = None) -> Pat
                                      "teachers stage first.")
                 teachers[task] = MultiTaskModel.load(teacher_dir)
         student_dir = run_dir / ("student" if teachers else "multitask")
-        started = time.monotonic()
         model = new_model(config, labels)
-        train(model, train_sources, dev_sources, schedule_from(config.get("schedule", {})),
-              student_dir, teachers=teachers or None)
-        best = MultiTaskModel.load(student_dir / "best")
-        best.meta.update({"name": config["name"], "train_minutes":
-                          round((time.monotonic() - started) / 60, 1),
-                          "dev": evaluate_sources(best, dev_sources)})
+        state = train(model, train_sources, dev_sources,
+                      schedule_from(config.get("schedule", {})), student_dir,
+                      teachers=teachers or None)
+        best = MultiTaskModel.load(student_dir / "best")  # its meta holds its dev scores
+        best.meta.update({"name": config["name"], "train_minutes": state.history[-1]["minutes"]})
         if "output" in config:
             best.save(config["output"])
             Path(config["output"], "metrics.json").write_text(
