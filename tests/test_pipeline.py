@@ -203,3 +203,9 @@ def test_load_errors(tmp_path, monkeypatch):
 def test_import_zhnlp_stays_cheap():
     code = "import sys, zhnlp; assert 'torch' not in sys.modules and callable(zhnlp.load)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_zhnlp_load_int8_quantizes_the_encoder(tiny_model_dir):
+    quantized = zhnlp.load(tiny_model_dir, threads=1, int8=True)
+    assert quantized.model.meta.get("int8") is True
+    check_document(quantized("他叫汤姆去拿外衣。"))
