@@ -205,3 +205,25 @@ def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
     assert set(metrics["dev"]) == {f"{s}" for s in model.meta["dev"]}
     assert all((tmp_path / "run" / "teachers" / task / "done.json").exists()
                for task in model.tasks)
+
+
+def test_the_optimizer_trains_every_parameter_once():
+    from zhnlp.lexicon import Lexicon
+    from zhnlp.train.trainer import optimizer_for
+
+    model = build_tiny_model(lexicon=Lexicon(["汤姆", "外衣"]))
+    groups = optimizer_for(model, Schedule()).param_groups
+    in_optimizer = [id(p) for group in groups for p in group["params"]]
+    assert sorted(in_optimizer) == sorted(id(p) for p in model.parameters())
+    assert any(p is model.lexicon_projection.weight for p in groups[0]["params"])
+
+
+def test_training_moves_the_lexicon_projection(tmp_path):
+    from zhnlp.lexicon import Lexicon
+
+    sources = sample_sources()[:1]
+    words = {w for s in sources[0].sentences for w in s.words if len(w) > 1}
+    model = build_tiny_model(labels=collect_labels(sources), lexicon=Lexicon(words))
+    train(model, sources, sources, Schedule(epochs=2, batch_chars=400, warmup=0.0), tmp_path,
+          log=lambda _: None)
+    assert model.lexicon_projection.weight.abs().sum() > 0

@@ -104,8 +104,6 @@ def build_app(model: str | None, threads: int, batch_size: int, user_dict: str |
 
     pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8)
     if user_dict:
-        from pathlib import Path
-
         from zhnlp.tag import read_user_dict
 
         pipeline.add_words(read_user_dict(Path(user_dict)))

@@ -51,8 +51,11 @@ class TrainState:
 
 
 def optimizer_for(model: MultiTaskModel, schedule: Schedule) -> torch.optim.AdamW:
-    encoder = [p for p in model.encoder.parameters() if p.requires_grad]
+    """Two groups: the heads, and everything else (the encoder and any input features such
+    as the lexicon projection) at the encoder's learning rate."""
     heads = [p for p in model.heads.parameters() if p.requires_grad]
+    in_heads = {id(p) for p in heads}
+    encoder = [p for p in model.parameters() if p.requires_grad and id(p) not in in_heads]
     return torch.optim.AdamW(
         [{"params": encoder, "lr": schedule.learning_rate, "base_lr": schedule.learning_rate},
          {"params": heads, "lr": schedule.head_learning_rate,
