@@ -18,7 +18,6 @@ the model's default segmentation standard (cross-standard), like every peer.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing zhnlp
 
 import torch  # noqa: E402
 
-from zhnlp.corpora import get_dataset  # noqa: E402
+from zhnlp.corpora import file_sha256, get_dataset  # noqa: E402
 from zhnlp.evaluate import predict_split, score  # noqa: E402
 from zhnlp.pipeline import Pipeline, load  # noqa: E402
 
@@ -81,12 +80,14 @@ def pipeline_for(model_dir: str, int8: bool) -> Pipeline:
     return load(model_dir, int8=int8)
 
 
+@cache
+def test_split(dataset: str) -> list:
+    return get_dataset(dataset).read("test")
+
+
 def model_key(model_dir: str, int8: bool) -> str:
-    """Cache key: the model's weights file (size and first MB), so a retrained model rescores."""
-    weights = Path(model_dir, "model.safetensors")
-    with weights.open("rb") as handle:
-        head = handle.read(1 << 20)
-    key = hashlib.sha256(head + str(weights.stat().st_size).encode()).hexdigest()[:16]
+    """Cache key: the checksum of the model's weights, so a retrained model rescores."""
+    key = file_sha256(Path(model_dir, "model.safetensors"))[:16]
     return key + ("-int8" if int8 else "")
 
 
@@ -94,15 +95,14 @@ def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
     """score() results of one model on one column's dataset/task/input; None when the model
     cannot do it (no such task, or raw text without a segmenter)."""
     pipeline = pipeline_for(model_dir, int8)
-    if column.task not in pipeline.tasks or (not column.gold_words and "cws" not in
-                                             pipeline.tasks and column.task != "ner"):
+    needs_segmenter = not column.gold_words and column.task != "ner"  # NER reads characters
+    if column.task not in pipeline.tasks or (needs_segmenter and "cws" not in pipeline.tasks):
         return None
     mode = "gold" if column.gold_words else "raw"
     path = CACHE / model_key(model_dir, int8) / f"{column.dataset}.{column.task}.{mode}.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
-    dataset = get_dataset(column.dataset)
-    gold = dataset.read("test")
+    dataset, gold = get_dataset(column.dataset), test_split(column.dataset)
     started = time.monotonic()
     system = predict_split(pipeline, dataset, gold, [column.task], column.gold_words)
     result = score(dataset, gold, system, [column.task])
