@@ -86,8 +86,10 @@ def test_split(dataset: str) -> list:
 
 
 def model_key(model_dir: str, int8: bool) -> str:
-    """Cache key: the checksum of the model's weights, so a retrained model rescores."""
-    key = file_sha256(Path(model_dir, "model.safetensors"))[:16]
+    """Cache key: checksums of the model's weights and config (which holds inference
+    settings such as piece_chars), so a changed model rescores."""
+    key = (file_sha256(Path(model_dir, "model.safetensors"))[:12]
+           + file_sha256(Path(model_dir, "config.json"))[:8])
     return key + ("-int8" if int8 else "")
 
 

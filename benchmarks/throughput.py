@@ -1,6 +1,7 @@
 """Throughput of the zhnlp pipeline beside jieba and THULAC, in one run on one machine.
 
-    python benchmarks/throughput.py --model models/zhnlp-base [--sentences 2000]
+    python benchmarks/throughput.py --model models/zhnlp-base
+        [--cws-model models/zhnlp-cws-fast] [--sentences 2000]
         [--dataset ctb6 --split test] [--threads N] [--batch-size 32] [--repeat 3]
         [--peers jieba,thulac] [--json raw.json]
         [--markdown benchmarks/results/throughput.md]
@@ -17,7 +18,8 @@ Rows: `cws` compares segmentation only (zhnlp tasks=["cws"], jieba.lcut, THULAC
 seg_only); `full` compares each system's fullest pipeline (zhnlp: every task the model
 has; jieba and THULAC: segmentation + POS, all they offer), so the full ratio is not like
 for like: zhnlp does more. `zhnlp-int8` is the same model with its encoder quantized to int8
-(`zhnlp.load(..., int8=True)`, `--int8`). Peers that are not installed are listed as such.
+(`zhnlp.load(..., int8=True)`, `--int8`); `zhnlp-cws-fast` is the segmentation-only model
+(models/zhnlp-cws-fast: 2 encoder layers). Peers that are not installed are listed as such.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from pathlib import Path
 START = time.perf_counter()  # a worker's cold start counts from here
 
 ROOT = Path(__file__).resolve().parent.parent
-SYSTEMS = [("zhnlp", "cws"), ("zhnlp-int8", "cws"), ("jieba", "cws"), ("thulac", "cws"),
+SYSTEMS = [("zhnlp", "cws"), ("zhnlp-int8", "cws"), ("zhnlp-cws-fast", "cws"),
+           ("zhnlp-cws-fast-int8", "cws"), ("jieba", "cws"), ("thulac", "cws"),
            ("zhnlp", "full"), ("zhnlp-int8", "full"), ("jieba", "full"), ("thulac", "full")]
+OURS = ("zhnlp", "zhnlp-int8", "zhnlp-cws-fast-int8")  # the ratio columns
 
 
 # -- worker: one system, one task, in its own process ------------------------------------
@@ -44,12 +48,13 @@ SYSTEMS = [("zhnlp", "cws"), ("zhnlp-int8", "cws"), ("jieba", "cws"), ("thulac",
 
 def make_analyser(system: str, task: str, options: dict):
     """A function texts -> results for one system, after loading it."""
-    if system in ("zhnlp", "zhnlp-int8"):
+    if system.startswith("zhnlp"):
         sys.path.insert(0, str(ROOT))
         import zhnlp
 
-        nlp = zhnlp.load(options["model"], threads=options.get("threads"),
-                         batch_size=options["batch_size"], int8=system == "zhnlp-int8")
+        model = options["cws_model"] if system.startswith("zhnlp-cws-fast") else options["model"]
+        nlp = zhnlp.load(model, threads=options.get("threads"),
+                         batch_size=options["batch_size"], int8=system.endswith("-int8"))
         tasks = ["cws"] if task == "cws" else None
         standard = options.get("standard") if options.get("standard") in nlp.standards else None
         return lambda texts: nlp(texts, tasks=tasks, standard=standard)
@@ -124,13 +129,14 @@ def installed(system: str) -> bool:
 def format_table(rows: list[dict], header: dict) -> str:
     lines = [f"Throughput: {header['sentences']} sentences of {header['dataset']} "
              f"{header['split']} (avg {header['avg_chars']:.1f} characters), "
-             f"model {header['model']}",
+             f"model {header['model']}, fast CWS model {header['cws_model']}",
              f"Machine: {header['machine']}; torch threads {header['threads']}; "
              f"batch size {header['batch_size']}; best of {header['repeat']}; "
              f"load average at start {header['load']}", "",
-             "| system | task | sentences/s | zhnlp ÷ system | zhnlp-int8 ÷ system | "
-             "cold start s | peak RSS MB |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| system | task | sentences/s | "
+             + " | ".join(f"{ours} ÷ system" for ours in OURS)
+             + " | cold start s | peak RSS MB |",
+             "|---|---|---:|" + "---:|" * len(OURS) + "---:|---:|"]
     speed = {(row["system"], row["task"]): row.get("sentences_per_s") for row in rows}
 
     def ratio(ours: float | None, theirs: float) -> str:
@@ -138,12 +144,12 @@ def format_table(rows: list[dict], header: dict) -> str:
 
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['system']} | {row['task']} | {row['error']} | | | | |")
+            lines.append(f"| {row['system']} | {row['task']} | {row['error']} |"
+                         + " |" * (len(OURS) + 2))
             continue
         task, theirs = row["task"], row["sentences_per_s"]
-        lines.append(f"| {row['system']} | {task} | {theirs:.1f} | "
-                     f"{ratio(speed.get(('zhnlp', task)), theirs)} | "
-                     f"{ratio(speed.get(('zhnlp-int8', task)), theirs)} | "
+        ratios = " | ".join(ratio(speed.get((ours, task)), theirs) for ours in OURS)
+        lines.append(f"| {row['system']} | {task} | {theirs:.1f} | {ratios} | "
                      f"{row['cold_start_s']:.2f} | {row['peak_rss_mb']:.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -152,6 +158,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="zhnlp model directory (default: the "
                         "shipped model)")
+    parser.add_argument("--cws-model", default=None, help="the fast segmentation-only model "
+                        "(default: models/zhnlp-cws-fast)")
     parser.add_argument("--dataset", default="ctb6")
     parser.add_argument("--split", default="test")
     parser.add_argument("--sentences", type=int, default=2000)
@@ -172,10 +180,12 @@ def main() -> None:
     from zhnlp.pipeline import DEFAULT_MODEL_DIR
 
     model = str(Path(args.model) if args.model else DEFAULT_MODEL_DIR)
+    cws_model = args.cws_model or str(ROOT / "models" / "zhnlp-cws-fast")
     texts, standard = load_texts(args.dataset, args.split, args.sentences)
     peers = [peer for peer in args.peers.split(",") if peer]
     header = {"sentences": len(texts), "dataset": args.dataset, "split": args.split,
               "avg_chars": sum(map(len, texts)) / len(texts), "model": model,
+              "cws_model": cws_model,
               "machine": f"{platform.processor() or platform.machine()}, "
                          f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
               "threads": args.threads or "default", "batch_size": args.batch_size,
@@ -192,6 +202,7 @@ def main() -> None:
                 row["error"] = "not installed"
             else:
                 spec = {"system": system, "task": task, "texts": handle.name, "model": model,
+                        "cws_model": cws_model,
                         "threads": args.threads, "batch_size": args.batch_size,
                         "repeat": args.repeat, "standard": standard}
                 row.update(run_worker(spec))

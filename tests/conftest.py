@@ -12,7 +12,7 @@ needs_corpora = pytest.mark.skipif(
 )
 
 
-def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None):
+def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None, layers: int = 1):
     """A randomly initialised model with all five heads: structurally complete, tiny."""
     import torch
     from transformers import BertConfig, BertModel
@@ -25,7 +25,8 @@ def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None):
     text = (SAMPLES / "segmented.txt").read_text(encoding="utf-8")
     text += "他叫汤姆去拿外衣。北京大学李白iPhone12"
     tokenizer = CharTokenizer(build_vocab(count_chars([text]), min_count=1))
-    encoder = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+    encoder = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32,
+                                   num_hidden_layers=layers,
                                    num_attention_heads=2, intermediate_size=64,
                                    max_position_embeddings=64), add_pooling_layer=False)
     labels = labels or {

@@ -10,6 +10,7 @@ import zhnlp
 from zhnlp import pipeline as pipeline_module
 from zhnlp.document import Document
 from zhnlp.errors import ZhnlpError
+from zhnlp.model import MultiTaskModel
 from zhnlp.text import normalize
 
 ALL = ["cws", "pos", "ner", "dep", "srl"]
@@ -177,6 +178,26 @@ def test_long_sentences_are_split_and_stitched(nlp, text):
         assert len(doc.sentences) == 1  # one sentence, one tree
         check_document(doc)
         assert "".join(doc.words) == text
+
+
+def test_sentences_longer_than_piece_chars_are_analysed_in_pieces(tiny_model_dir, tmp_path):
+    """piece_chars (saved with the model) bounds what the encoder sees at once: longer
+    sentences are cut at clause boundaries, a longer pretokenized word goes alone."""
+    model = MultiTaskModel.load(tiny_model_dir)
+    model.piece_chars = 10
+    model.save(tmp_path / "model")
+    local = zhnlp.load(tmp_path / "model")
+    assert local.max_chars == 10 < local.model.max_chars
+    seen = []
+    predict = local.model.predict
+    local.model.predict = lambda strings, *a, **k: seen.extend(strings) or predict(strings, *a,
+                                                                                   **k)
+    text = "他叫汤姆去拿外衣，北京大学的李白、" * 2
+    doc = local(text)
+    assert len(doc.sentences) == 1 and "".join(doc.words) == text
+    assert seen and max(map(len, seen)) <= 10 and sum(map(len, seen)) == len(text)
+    words = ["北京大学的李白北京大学", "好"]  # an 11-character word
+    assert local(words, pretokenized=True).words == words
 
 
 def test_batching_does_not_change_results(nlp):

@@ -182,8 +182,46 @@ def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
     model = new_model({"init_from": str(tmp_path / "trained")}, labels)
     for (name, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
         assert torch.equal(a, b), name
-    with pytest.raises(ZhnlpError, match="other tasks or labels"):
+    with pytest.raises(ZhnlpError, match="lacks tasks or has other labels"):
         new_model({"init_from": str(tmp_path / "trained")}, {**labels, "dep": ["root"]})
+
+
+def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):
+    """A smaller model from a trained one (configs/cws-fast.toml): only the configured
+    tasks' heads and the encoder's first `encoder_layers` layers, weights unchanged."""
+    from zhnlp.errors import ZhnlpError
+    from zhnlp.model import MultiTaskModel
+    from zhnlp.train.recipe import new_model
+
+    labels = collect_labels(sample_sources())
+    trained = build_tiny_model(seed=5, labels=labels, layers=2)
+    trained.save(tmp_path / "trained")
+    config = {"init_from": str(tmp_path / "trained"), "encoder_layers": 1}
+    small = new_model(config, {"cws": None})
+    assert small.tasks == ["cws"]
+    assert len(small.encoder.encoder.layer) == small.encoder.config.num_hidden_layers == 1
+    kept = small.state_dict()
+    assert kept and all(torch.equal(trained.state_dict()[name], tensor)
+                        for name, tensor in kept.items())
+    assert not any(".layer.1." in name for name in kept)
+    small.save(tmp_path / "small")  # and it loads back as a 1-layer CWS model
+    again = MultiTaskModel.load(tmp_path / "small")
+    assert again.tasks == ["cws"] and again.encoder.config.num_hidden_layers == 1
+    assert again.predict(["他叫汤姆去拿外衣。"], ["cws"])[0].words
+    with pytest.raises(ZhnlpError, match="encoder_layers must be"):
+        new_model({**config, "encoder_layers": 3}, {"cws": None})
+
+
+def test_a_batch_moves_every_tensor_to_a_device():
+    """Training on a GPU moves whole batches (the meta device stands in for one here)."""
+    model = build_tiny_model(seed=6)
+    source = sample_sources()[3]  # dep: words, heads and relations
+    batch = make_training_batch(model, source, source.sentences[:2])
+    assert batch.to("cpu") is batch
+    moved = batch.to("meta")
+    tensors = [moved.input_ids, moved.attention_mask, moved.char_lengths, moved.word_spans,
+               moved.word_lengths, *moved.targets.values()]
+    assert len(moved.targets) == 2 and all(t.device.type == "meta" for t in tensors)
 
 
 @needs_corpora

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--stage", choices=["teachers", "student", "all"], default="all")
     train.add_argument("--threads", type=int, metavar="N",
                        help="torch CPU threads (default: the config's `threads`)")
+    train.add_argument("--device", default="cpu",
+                       help="where to train: cpu (default) or cuda (a GPU, when there is one)")
     train.set_defaults(run=_lazy("zhnlp.train.recipe"))
 
     tag = commands.add_parser("tag", help="analyse text: segmentation, POS, NER, parsing, SRL")

@@ -50,7 +50,8 @@ class Analysis:
 class MultiTaskModel(nn.Module):
     def __init__(self, encoder: nn.Module, tokenizer: CharTokenizer, heads: dict[str, nn.Module],
                  standards: list[str], default_standard: str | None = None,
-                 meta: dict | None = None, lexicon: Lexicon | None = None) -> None:
+                 meta: dict | None = None, lexicon: Lexicon | None = None,
+                 piece_chars: int | None = None) -> None:
         super().__init__()
         if len(standards) > len(RESERVED_TOKENS):
             raise ValueError(f"at most {len(RESERVED_TOKENS)} segmentation standards")
@@ -63,12 +64,19 @@ class MultiTaskModel(nn.Module):
         self.default_standard = default_standard or self.standards[0]
         self.meta = meta or {}
         self.max_chars = encoder.config.max_position_embeddings - CHAR_OFFSET - 1
+        # The Pipeline cuts longer sentences at clause boundaries: positions far beyond the
+        # lengths seen in pretraining (128) and fine-tuning (200) are poorly trained.
+        self.piece_chars = min(piece_chars or self.max_chars, self.max_chars)
         self.lexicon = lexicon
         if lexicon is not None:  # starts at zero: the pretrained encoder is unchanged at first
             self.lexicon_projection = nn.Linear(lexicon.feature_count,
                                                 encoder.config.hidden_size, bias=False)
             nn.init.zeros_(self.lexicon_projection.weight)
             self.token_forms = [token.removeprefix("##") for token in tokenizer.vocab]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
     @property
     def tasks(self) -> list[str]:
@@ -99,7 +107,7 @@ class MultiTaskModel(nn.Module):
         lexicon = None if self.lexicon is None else {"max_length": self.lexicon.max_length}
         return {"model_type": "zhnlp", "encoder": self.encoder.config.to_dict(), "heads": heads,
                 "standards": self.standards, "default_standard": self.default_standard,
-                "lexicon": lexicon, "meta": self.meta}
+                "piece_chars": self.piece_chars, "lexicon": lexicon, "meta": self.meta}
 
     def quantize(self) -> None:
         """int8 dynamic quantization of the encoder's linear layers, in place: several times
@@ -120,7 +128,8 @@ class MultiTaskModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_FILE).write_text(json.dumps(self.config(), ensure_ascii=False,
                                                         indent=1) + "\n", encoding="utf-8")
-        state = {name: tensor.contiguous() for name, tensor in self.state_dict().items()}
+        state = {name: tensor.detach().cpu().contiguous()
+                 for name, tensor in self.state_dict().items()}
         save_file(state, directory / WEIGHTS_FILE)
         self.tokenizer.save_pretrained(directory)
         if self.lexicon is not None:
@@ -149,7 +158,8 @@ class MultiTaskModel(nn.Module):
         if lexicon is not None:
             lexicon = Lexicon.load(directory, lexicon["max_length"])
         model = cls(encoder, CharTokenizer.from_pretrained(directory), heads,
-                    config["standards"], config["default_standard"], config.get("meta"), lexicon)
+                    config["standards"], config["default_standard"], config.get("meta"), lexicon,
+                    config.get("piece_chars"))
         model.load_state_dict(load_file(directory / WEIGHTS_FILE))
         return model.eval()
 
@@ -211,18 +221,24 @@ class MultiTaskModel(nn.Module):
             raise ZhnlpError(f"a sentence is longer than {self.max_chars} characters; split it "
                              "first (the Pipeline does).")
         batch = self.make_batch(encodings, standard)
-        hidden = self.encode(batch)
+        hidden = self.encode(batch.to(self.device))
+
+        def outputs(task: str) -> dict[str, torch.Tensor]:
+            """The head's scores, on the CPU (the decoders are numba code)."""
+            scores = self.heads[task](hidden, batch.to(self.device))
+            return {name: tensor.float().cpu() for name, tensor in scores.items()}
+
         word_tasks = [task for task in ("pos", "dep", "srl") if task in tasks]
         if words is None and ("cws" in tasks or word_tasks):
             forced = None if forced_words is None else forced_tag_array(
                 encodings, forced_words, int(batch.char_lengths.max()))
-            lengths = self.heads["cws"].decode(self.heads["cws"](hidden, batch), batch, forced)
+            lengths = self.heads["cws"].decode(outputs("cws"), batch, forced)
             words = [token_lengths_to_spans(e, n) for e, n in zip(encodings, lengths)]
         analyses = [Analysis(words=spans) for spans in words or [[] for _ in texts]]
         if word_tasks:
             attach_words(batch, encodings, words)
             for task in word_tasks:
-                decoded = self.heads[task].decode(self.heads[task](hidden, batch), batch)
+                decoded = self.heads[task].decode(outputs(task), batch)
                 for analysis, result in zip(analyses, decoded):
                     if task == "pos":
                         analysis.pos = result
@@ -231,7 +247,7 @@ class MultiTaskModel(nn.Module):
                     else:
                         analysis.predicates = result
         if "ner" in tasks:
-            spans = self.heads["ner"].decode(self.heads["ner"](hidden, batch), batch)
+            spans = self.heads["ner"].decode(outputs("ner"), batch)
             for analysis, encoding, sentence_spans in zip(analyses, encodings, spans):
                 analysis.entities = [(label, *token_span_to_chars(encoding, start, end))
                                      for label, start, end in sentence_spans]

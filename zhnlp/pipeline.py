@@ -5,11 +5,12 @@ What it adds to `MultiTaskModel.predict` (which analyses sentences of at most
 `model.max_chars` characters):
 
 - sentence splitting with offsets (`zhnlp.text.split_sentences`); a sentence longer than
-  the encoder's positions is cut at clause boundaries (`zhnlp.text.split_long`; a hard cut
-  where there is none), each piece analysed, and the pieces stitched back into one
-  sentence: offsets shifted, token ids and heads renumbered, and the root of every piece
-  after the first attached to the first piece's root (`parataxis` when the model has that
-  label, else `dep`), so each sentence stays one tree. Nothing is truncated.
+  `model.piece_chars` (at most the encoder's positions) is cut at clause boundaries
+  (`zhnlp.text.split_long`; a hard cut where there is none), each piece analysed, and the
+  pieces stitched back into one sentence: offsets shifted, token ids and heads renumbered,
+  and the root of every piece after the first attached to the first piece's root
+  (`parataxis` when the model has that label, else `dep`), so each sentence stays one tree.
+  Nothing is truncated.
 - batching by length (pieces sorted by length, `batch_size` per batch), under
   torch.inference_mode;
 - the user dictionary: forward maximum matching over the normalised text, the matches
@@ -111,7 +112,8 @@ class Pipeline:
 
     @property
     def max_chars(self) -> int:
-        return self.model.max_chars
+        """Longer sentences are cut at clause boundaries and stitched back."""
+        return self.model.piece_chars
 
     def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
                       pretokenized: bool = False) -> list[str]:
@@ -300,8 +302,9 @@ class Pipeline:
                 piece.analysis = analysis
 
     def _cut_words(self, text: str, spans: Spans) -> list[tuple[int, int, Spans]]:
-        """Cut a pretokenized sentence into pieces of at most max_chars characters at word
-        boundaries, after clause punctuation where possible; word spans made relative."""
+        """Cut a pretokenized sentence into pieces of at most max_chars characters (longer
+        words alone) at word boundaries, after clause punctuation where possible; word spans
+        made relative."""
         limit = self.max_chars
         pieces, first = [], 0
         while first < len(spans):
@@ -309,9 +312,11 @@ class Pipeline:
             last = first  # words first..last-1 fit
             while last < len(spans) and spans[last][1] - start <= limit:
                 last += 1
-            if last == first:
-                raise ZhnlpError(f"the word {text[slice(*spans[first])]!r} is longer than the "
-                                 f"model's {limit} characters; split it.")
+            if last == first:  # one word longer than a piece: alone, if the encoder can
+                if spans[first][1] - start > self.model.max_chars:
+                    raise ZhnlpError(f"the word {text[slice(*spans[first])]!r} is longer than "
+                                     f"the model's {self.model.max_chars} characters; split it.")
+                last = first + 1
             if last < len(spans):
                 cuts = [k + 1 for k in range(first, last)
                         if _CLAUSE_WORD.fullmatch(text[slice(*spans[k])])]

@@ -26,17 +26,29 @@ class Batch:
     lexicon_features: torch.Tensor | None = None  # [B, T, F] (models with a lexicon)
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    def to(self, device: torch.device) -> Batch:
+        """This batch with every tensor on `device` (itself when they already are)."""
+        if self.input_ids.device == torch.device(device):
+            return self
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(move(self.input_ids), move(self.attention_mask), move(self.char_lengths),
+                     move(self.word_spans), move(self.word_lengths),
+                     move(self.lexicon_features),
+                     {name: move(t) for name, t in self.targets.items()})
+
     @property
     def char_mask(self) -> torch.Tensor:
         """[B, n_max] True for real character positions."""
         n_max = int(self.char_lengths.max()) if len(self.char_lengths) else 0
-        return torch.arange(n_max)[None, :] < self.char_lengths[:, None]
+        positions = torch.arange(n_max, device=self.char_lengths.device)
+        return positions[None, :] < self.char_lengths[:, None]
 
     @property
     def word_mask(self) -> torch.Tensor:
         assert self.word_lengths is not None, "this task needs words"
         w_max = self.word_spans.shape[1]
-        return torch.arange(w_max)[None, :] < self.word_lengths[:, None]
+        positions = torch.arange(w_max, device=self.word_lengths.device)
+        return positions[None, :] < self.word_lengths[:, None]
 
 
 CHAR_OFFSET = 2  # [CLS] and the standard marker come before the first character

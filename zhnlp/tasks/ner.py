@@ -61,10 +61,10 @@ class EntityHead(nn.Module):
         """(label, start, end) character spans per sentence."""
         paths = viterbi(
             outputs["logits"].float().numpy(),
-            self.crf.transitions.detach().float().numpy(),
+            self.crf.transitions.detach().float().cpu().numpy(),
             batch.char_lengths.numpy(),
-            start=self.crf.start_transitions.detach().float().numpy(),
-            end=self.crf.end_transitions.detach().float().numpy(),
+            start=self.crf.start_transitions.detach().float().cpu().numpy(),
+            end=self.crf.end_transitions.detach().float().cpu().numpy(),
             allowed=self.constraints,
         )
         return [tags_to_spans([self.labels[t] for t in path[: int(n)]])

@@ -71,18 +71,29 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
 
 
 def new_model(config: dict, labels: dict) -> MultiTaskModel:
-    """Heads for labels on the configured encoder; `encoder_init = "random"` keeps its
-    architecture and vocabulary but not its weights (the no-pretraining baseline).
-    `init_from = "DIR"` instead continues from a trained model with the same labels (a
-    later session training the shipped model further)."""
+    """The model a config trains: new heads on its encoder (`build_model`), or with
+    `init_from = "DIR"` a trained model continued (same labels; heads of tasks the config
+    does not train are dropped). `encoder_layers = N` keeps the encoder's first N layers;
+    `piece_chars = N` sets where the Pipeline cuts long sentences."""
     if "init_from" in config:
         model = MultiTaskModel.load(config["init_from"])
-        if set(model.heads) != set(labels) or any(
+        if not set(labels) <= set(model.heads) or any(
                 model.heads[task].config()["labels"] != labels[task] for task in labels
                 if task != "cws"):  # CWS tags are fixed
-            raise ZhnlpError(f"init_from model {config['init_from']} has other tasks or labels "
-                             "than this config's training data.")
-        return model
+            raise ZhnlpError(f"init_from model {config['init_from']} lacks tasks or has other "
+                             "labels than this config's training data.")
+        for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
+            del model.heads[task]
+    else:
+        model = build_model(config, labels)
+    if "piece_chars" in config:
+        model.piece_chars = min(config["piece_chars"], model.max_chars)
+    return keep_layers(model, config.get("encoder_layers"))
+
+
+def build_model(config: dict, labels: dict) -> MultiTaskModel:
+    """Heads for labels on the configured encoder; `encoder_init = "random"` keeps its
+    architecture and vocabulary but not its weights (the no-pretraining baseline)."""
     encoder_dir = Path(config["encoder"])
     if config.get("encoder_init", "pretrained") == "random":
         encoder = build_encoder(AutoConfig.from_pretrained(encoder_dir, local_files_only=True))
@@ -92,6 +103,17 @@ def new_model(config: dict, labels: dict) -> MultiTaskModel:
     model = MultiTaskModel.build(encoder, tokenizer, labels, config["standards"],
                                  lexicon_from(config), **config.get("heads", {}))
     model.default_standard = config.get("default_standard", config["standards"][0])
+    return model
+
+
+def keep_layers(model: MultiTaskModel, layers: int | None) -> MultiTaskModel:
+    """`encoder_layers = N` keeps the encoder's first N layers (a faster, smaller model)."""
+    if layers is not None:
+        encoder = model.encoder
+        if not 1 <= layers <= encoder.config.num_hidden_layers:
+            raise ZhnlpError(f"encoder_layers must be 1..{encoder.config.num_hidden_layers}.")
+        encoder.encoder.layer = encoder.encoder.layer[:layers]
+        encoder.config.num_hidden_layers = layers
     return model
 
 
@@ -118,7 +140,9 @@ def data_manifest(sources: list[TaskData]) -> dict:
     return files
 
 
-def run(config_path: Path, stages: list[str], threads: int | None = None) -> Path:
+def run(config_path: Path, stages: list[str], threads: int | None = None,
+        device: str = "cpu") -> Path:
+    """Run the recipe's stages; `device` ("cpu", "cuda") is where the models train."""
     config = read_config(config_path)
     transformers.logging.set_verbosity_error()  # the encoder's MLM head is dropped on purpose
     torch.set_num_threads(threads or config.get("threads", torch.get_num_threads()))
@@ -136,7 +160,7 @@ def run(config_path: Path, stages: list[str], threads: int | None = None) -> Pat
             teacher_dir = run_dir / "teachers" / task
             if not (teacher_dir / "done.json").exists():  # a killed teacher starts over
                 started = time.monotonic()
-                model = new_model(config, {task: labels[task]})
+                model = new_model(config, {task: labels[task]}).to(device)
                 schedule = schedule_from({**config.get("teacher_schedule", {}),
                                           **config.get("teacher_tasks", {}).get(task, {})})
                 train(model, [s for s in train_sources if s.task == task],
@@ -150,9 +174,9 @@ def run(config_path: Path, stages: list[str], threads: int | None = None) -> Pat
                 if not (teacher_dir / "config.json").exists():
                     raise ZhnlpError(f"the {task} teacher is missing ({teacher_dir}); run the "
                                      "teachers stage first.")
-                teachers[task] = MultiTaskModel.load(teacher_dir)
+                teachers[task] = MultiTaskModel.load(teacher_dir).to(device)
         student_dir = run_dir / ("student" if teachers else "multitask")
-        model = new_model(config, labels)
+        model = new_model(config, labels).to(device)
         state = train(model, train_sources, dev_sources,
                       schedule_from(config.get("schedule", {})), student_dir,
                       teachers=teachers or None)
@@ -167,5 +191,5 @@ def run(config_path: Path, stages: list[str], threads: int | None = None) -> Pat
 
 def main(args: argparse.Namespace) -> int:
     stages = ["teachers", "student"] if args.stage == "all" else [args.stage]
-    run(Path(args.config), stages, args.threads)
+    run(Path(args.config), stages, args.threads, args.device)
     return 0

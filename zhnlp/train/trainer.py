@@ -123,8 +123,8 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
         if sentences is None:  # this source is used up: a new shuffled pass over it
             streams[source.name] = batches(source, schedule.batch_chars, rng)
             sentences = next(streams[source.name])
-        batch = make_training_batch(model, source, sentences, rng)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
+        batch = make_training_batch(model, source, sentences, rng).to(model.device)
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=schedule.bf16):
             outputs = model(batch, [source.task])[source.task]
             head = model.heads[source.task]
             loss = head.loss(outputs, batch)
