@@ -265,3 +265,12 @@ def test_training_moves_the_lexicon_projection(tmp_path):
     train(model, sources, sources, Schedule(epochs=2, batch_chars=400, warmup=0.0), tmp_path,
           log=lambda _: None)
     assert model.lexicon_projection.weight.abs().sum() > 0
+
+
+def test_sources_are_sampled_by_size_to_the_alpha_times_their_weight():
+    from zhnlp.train.trainer import sampling_weights
+
+    small = TaskData("a", "cws", "ctb", sentences=[Sentence(text="字" * 100)])
+    large = TaskData("b", "pos", "pku", sentences=[Sentence(text="字" * 400)], weight=3.0)
+    assert sampling_weights([small, large], 0.5) == pytest.approx([10 / 70, 60 / 70])
+    assert sampling_weights([small, large], 0.0) == pytest.approx([1 / 4, 3 / 4])

@@ -35,6 +35,7 @@ class TaskData:
     skip: int = 0  # leave the first `skip` sentences out (held out for model selection)
     limit: int | None = None  # use at most this many sentences (after skip)
     max_chars: int = 200  # longer CWS/NER/POS sentences are cut at word boundaries
+    weight: float = 1.0  # multiplies this source's sampling probability (before normalising)
     sentences: list[Sentence] = field(default_factory=list, repr=False)
 
     @property

@@ -54,19 +54,26 @@ def schedule_from(section: dict) -> Schedule:
 
 
 def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
-    """(train, dev) TaskData of every [[sources]] entry."""
+    """(train, dev) TaskData of every [[sources]] entry. `source_weights = {"pd1998:pos" =
+    2.0}` multiplies a source's sampling probability (a variant can stress one source)."""
     train_sources, dev_sources = [], []
+    weights = dict(config.get("source_weights", {}))
     for entry in config["sources"]:
         entry = dict(entry)
         dev_options = entry.pop("dev", {"split": "dev"})
         unknown = set(entry) - SOURCE_KEYS
         if unknown:
             raise ZhnlpError(f"unknown source settings {sorted(unknown)} in {entry['dataset']}.")
-        train_sources.append(TaskData(**entry).load())
+        source = TaskData(**entry)
+        source.weight = weights.pop(source.name, 1.0)
+        train_sources.append(source.load())
         if dev_options is False:  # scored through another source's dev set
             continue
         dev_entry = {k: v for k, v in entry.items() if k not in ("split", "skip", "limit")}
         dev_sources.append(TaskData(**{**dev_entry, **dev_options}).load())
+    if weights:
+        raise ZhnlpError(f"source_weights names no source: {sorted(weights)} (names are "
+                         "dataset:task).")
     return train_sources, dev_sources
 
 

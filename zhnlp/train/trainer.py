@@ -2,7 +2,8 @@
 teachers' soft targets with teacher annealing (Clark et al. 2019 "BAM!", N-LTP).
 
 loss(student batch of task t) = λ · gold_loss + (1 − λ) · KL(teacher_t ‖ student) at temperature
-T, with λ rising linearly from 0 to 1 over training. Tasks are sampled ∝ size^α (α = 0.5).
+T, with λ rising linearly from 0 to 1 over training. Sources are sampled ∝ size^α (α = 0.5
+by default), times each source's `weight`.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def lr_factor(progress: float, warmup: float) -> float:
 
 def sampling_weights(sources: list[TaskData], alpha: float) -> list[float]:
     sizes = [sum(len(s.text) for s in source.sentences) for source in sources]
-    weights = [size**alpha for size in sizes]
+    weights = [source.weight * size**alpha for source, size in zip(sources, sizes)]
     return [w / sum(weights) for w in weights]
 
 
