@@ -47,3 +47,31 @@ def test_save_load_round_trip(tiny_model_dir):
     text = ["北京大学的李白。", "iPhone12好"]
     tasks = ["cws", "pos", "ner", "dep", "srl"]
     assert model.predict(text, tasks) == loaded.predict(text, tasks)
+
+
+def test_srl_inference_scores_only_the_predicted_predicates_like_forward():
+    """RoleHead.inference (used for prediction) must give exactly forward's role scores for
+    the predicates forward predicts, in word order, and nothing for other words."""
+    from zhnlp.model import attach_words
+
+    model = build_tiny_model(seed=3)
+    head = model.heads["srl"]
+    texts = ["他叫汤姆去拿外衣。", "北京大学的李白", "好"]
+    words = [[(i, i + 1) for i in range(len(text))] for text in texts]
+    encodings = [model.tokenizer.encode(text) for text in texts]
+    batch = model.make_batch(encodings, None)
+    attach_words(batch, encodings, words)
+    torch.manual_seed(0)
+    hidden = torch.randn(len(texts), batch.input_ids.shape[1], 32)
+    with torch.no_grad():
+        full, fast = head(hidden, batch), head.inference(hidden, batch)
+    found = 0
+    for b, n in enumerate(batch.word_lengths.tolist()):
+        expected = [i for i in range(n) if full["predicates"][b, i].argmax() == 1]
+        index = fast["predicate_index"][b].tolist()
+        assert [p for p in index if p >= 0] == expected
+        assert all(p == -1 for p in index[len(expected):])
+        for k, p in enumerate(expected):
+            assert torch.allclose(fast["roles"][b, k, :n], full["roles"][b, p, :n], atol=1e-6)
+        found += len(expected)
+    assert found > 0  # the random model predicts some predicates: the test compares scores

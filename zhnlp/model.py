@@ -224,9 +224,12 @@ class MultiTaskModel(nn.Module):
         hidden = self.encode(batch.to(self.device))
 
         def outputs(task: str) -> dict[str, torch.Tensor]:
-            """The head's scores, on the CPU (the decoders are numba code)."""
-            scores = self.heads[task](hidden, batch.to(self.device))
-            return {name: tensor.float().cpu() for name, tensor in scores.items()}
+            """The head's scores for its decoder, on the CPU (the decoders are numba code); a
+            head with an `inference` method computes only what decoding needs."""
+            head = self.heads[task]
+            scores = getattr(head, "inference", head)(hidden, batch.to(self.device))
+            return {name: (tensor.float() if tensor.is_floating_point() else tensor).cpu()
+                    for name, tensor in scores.items()}
 
         word_tasks = [task for task in ("pos", "dep", "srl") if task in tasks]
         if words is None and ("cws" in tasks or word_tasks):
