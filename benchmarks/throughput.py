@@ -19,7 +19,7 @@ seg_only); `full` compares each system's fullest pipeline (zhnlp: every task the
 has; jieba and THULAC: segmentation + POS, all they offer), so the full ratio is not like
 for like: zhnlp does more. `zhnlp-int8` is the same model with its encoder quantized to int8
 (`zhnlp.load(..., int8=True)`, `--int8`); `zhnlp-cws-fast` is the segmentation-only model
-(models/zhnlp-cws-fast: 2 encoder layers). Peers that are not installed are listed as such.
+(models/zhnlp-cws-fast: one encoder layer). Peers that are not installed are listed as such.
 """
 
 from __future__ import annotations
