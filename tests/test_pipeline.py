@@ -190,8 +190,12 @@ def test_sentences_longer_than_piece_chars_are_analysed_in_pieces(tiny_model_dir
     assert local.max_chars == 10 < local.model.max_chars
     seen = []
     predict = local.model.predict
-    local.model.predict = lambda strings, *a, **k: seen.extend(strings) or predict(strings, *a,
-                                                                                   **k)
+
+    def recording_predict(strings, *args, **options):
+        seen.extend(strings)
+        return predict(strings, *args, **options)
+
+    local.model.predict = recording_predict
     text = "他叫汤姆去拿外衣，北京大学的李白、" * 2
     doc = local(text)
     assert len(doc.sentences) == 1 and "".join(doc.words) == text

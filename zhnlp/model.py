@@ -66,7 +66,7 @@ class MultiTaskModel(nn.Module):
         self.max_chars = encoder.config.max_position_embeddings - CHAR_OFFSET - 1
         # The Pipeline cuts longer sentences at clause boundaries: positions far beyond the
         # lengths seen in pretraining (128) and fine-tuning (200) are poorly trained.
-        self.piece_chars = min(piece_chars or self.max_chars, self.max_chars)
+        self.piece_chars = piece_chars or self.max_chars
         self.lexicon = lexicon
         if lexicon is not None:  # starts at zero: the pretrained encoder is unchanged at first
             self.lexicon_projection = nn.Linear(lexicon.feature_count,
@@ -220,14 +220,15 @@ class MultiTaskModel(nn.Module):
         if any(len(e.ids) - 2 > self.max_chars for e in encodings):
             raise ZhnlpError(f"a sentence is longer than {self.max_chars} characters; split it "
                              "first (the Pipeline does).")
+        device = self.device
         batch = self.make_batch(encodings, standard)
-        hidden = self.encode(batch.to(self.device))
+        hidden = self.encode(batch.to(device))
 
         def outputs(task: str) -> dict[str, torch.Tensor]:
             """The head's scores for its decoder, on the CPU (the decoders are numba code); a
             head with an `inference` method computes only what decoding needs."""
             head = self.heads[task]
-            scores = getattr(head, "inference", head)(hidden, batch.to(self.device))
+            scores = getattr(head, "inference", head)(hidden, batch.to(device))
             return {name: (tensor.float() if tensor.is_floating_point() else tensor).cpu()
                     for name, tensor in scores.items()}
 

@@ -113,7 +113,7 @@ class Pipeline:
     @property
     def max_chars(self) -> int:
         """Longer sentences are cut at clause boundaries and stitched back."""
-        return self.model.piece_chars
+        return min(self.model.piece_chars, self.model.max_chars)
 
     def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
                       pretokenized: bool = False) -> list[str]:

@@ -35,14 +35,20 @@ SOURCE_KEYS = {"dataset", "task", "standard", "pos_layers", "split", "skip", "li
 
 def read_config(path: Path) -> dict:
     """The TOML config; `extends = "other.toml"` (relative to this file) starts from another
-    config and overrides its top-level keys (a variant such as the no-distillation ablation)."""
+    config and overrides its keys: a table such as [schedule] key by key, anything else
+    (the [[sources]] list too) whole. A variant states only what differs."""
     if not path.exists():
         raise ZhnlpError(f"config {path} does not exist.")
     with path.open("rb") as handle:
         config = tomllib.load(handle)
-    if "extends" in config:
-        config = {**read_config(path.parent / config.pop("extends")), **config}
-    return config
+    if "extends" not in config:
+        return config
+    merged = read_config(path.parent / config.pop("extends"))
+    for key, value in config.items():
+        base = merged.get(key)
+        merged[key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) \
+            else value
+    return merged
 
 
 def schedule_from(section: dict) -> Schedule:
@@ -64,9 +70,8 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
         unknown = set(entry) - SOURCE_KEYS
         if unknown:
             raise ZhnlpError(f"unknown source settings {sorted(unknown)} in {entry['dataset']}.")
-        source = TaskData(**entry)
-        source.weight = weights.pop(source.name, 1.0)
-        train_sources.append(source.load())
+        weight = weights.pop(f"{entry['dataset']}:{entry['task']}", 1.0)
+        train_sources.append(TaskData(**entry, weight=weight).load())
         if dev_options is False:  # scored through another source's dev set
             continue
         dev_entry = {k: v for k, v in entry.items() if k not in ("split", "skip", "limit")}
@@ -93,8 +98,7 @@ def new_model(config: dict, labels: dict) -> MultiTaskModel:
             del model.heads[task]
     else:
         model = build_model(config, labels)
-    if "piece_chars" in config:
-        model.piece_chars = min(config["piece_chars"], model.max_chars)
+    model.piece_chars = config.get("piece_chars", model.piece_chars)
     return keep_layers(model, config.get("encoder_layers"))
 
 
