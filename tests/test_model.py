@@ -75,3 +75,19 @@ def test_srl_inference_scores_only_the_predicted_predicates_like_forward():
             assert torch.allclose(fast["roles"][b, k, :n], full["roles"][b, p, :n], atol=1e-6)
         found += len(expected)
     assert found > 0  # the random model predicts some predicates: the test compares scores
+
+
+def test_biaffine_pairs_score_like_forward_at_those_pairs():
+    """The parser scores labels only at one head per word (Biaffine.pairs); the scores equal
+    the all-pairs forward's at those pairs."""
+    from zhnlp.tasks.common import Biaffine
+
+    torch.manual_seed(0)
+    scorer = Biaffine(6, 4)
+    torch.nn.init.normal_(scorer.weight)
+    x, y = torch.randn(2, 5, 6), torch.randn(2, 5, 6)
+    heads = torch.tensor([[1, 0, 4, 4, 2], [3, 3, 0, 1, 1]])
+    everything = scorer(x, y).permute(0, 2, 3, 1)  # [B, dep, head, label]
+    expected = everything[torch.arange(2)[:, None], torch.arange(5), heads]
+    chosen = y[torch.arange(2)[:, None], heads]
+    assert torch.allclose(scorer.pairs(x, chosen), expected, atol=1e-5)

@@ -212,6 +212,24 @@ def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):
         new_model({**config, "encoder_layers": 3}, {"cws": None})
 
 
+def test_init_from_adds_lexicon_features_that_start_at_zero(tmp_path):
+    """`lexicon = ...` on a model trained without one: the projection starts at zero, so the
+    continued model first predicts exactly what the trained one did."""
+    from zhnlp.train.recipe import new_model
+
+    labels = collect_labels(sample_sources())
+    trained = build_tiny_model(seed=7, labels=labels)
+    trained.save(tmp_path / "trained")
+    words = tmp_path / "words.txt"
+    words.write_text("汤姆\n外衣\n", encoding="utf-8")
+    model = new_model({"init_from": str(tmp_path / "trained"), "lexicon": str(words)}, labels)
+    assert model.lexicon is not None and model.lexicon.words == {"汤姆", "外衣"}
+    assert not model.lexicon_projection.weight.any()
+    sentence = ["他叫汤姆去拿外衣。"]
+    assert model.eval().predict(sentence, ["cws", "pos"]) == trained.predict(sentence,
+                                                                              ["cws", "pos"])
+
+
 def test_a_batch_moves_every_tensor_to_a_device():
     """Training on a GPU moves whole batches (the meta device stands in for one here)."""
     model = build_tiny_model(seed=6)
@@ -227,7 +245,8 @@ def test_a_batch_moves_every_tensor_to_a_device():
 @needs_corpora
 def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
     """configs/train-smoke.toml (60 sentences per source): teachers, the distilled student
-    with lexicon features, and the saved output with its dev metrics."""
+    with lexicon features, and the saved output with its dev metrics; then that model as the
+    teacher of a 1-layer student."""
     from zhnlp.model import MultiTaskModel
     from zhnlp.train.recipe import run
 
@@ -243,6 +262,14 @@ def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
     assert set(metrics["dev"]) == set(model.meta["dev"])
     assert all((tmp_path / "run" / "teachers" / task / "done.json").exists()
                for task in model.tasks)
+    # `teacher = DIR`: one trained model teaches a smaller copy of itself every task.
+    small = tmp_path / "small.toml"
+    small.write_text(f'extends = "{smoke}"\nrun_dir = "{tmp_path / "small-run"}"\n'
+                     f'output = "{tmp_path / "small"}"\ninit_from = "{tmp_path / "model"}"\n'
+                     f'teacher = "{tmp_path / "model"}"\nencoder_layers = 1\n')
+    run(small, ["student"])
+    assert (tmp_path / "small-run" / "student" / "log.jsonl").exists()
+    assert MultiTaskModel.load(tmp_path / "small").encoder.config.num_hidden_layers == 1
 
 
 def test_the_optimizer_trains_every_parameter_once():

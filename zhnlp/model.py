@@ -67,12 +67,18 @@ class MultiTaskModel(nn.Module):
         # The Pipeline cuts longer sentences at clause boundaries: positions far beyond the
         # lengths seen in pretraining (128) and fine-tuning (200) are poorly trained.
         self.piece_chars = piece_chars or self.max_chars
+        self.lexicon = None
+        if lexicon is not None:
+            self.attach_lexicon(lexicon)
+
+    def attach_lexicon(self, lexicon: Lexicon) -> None:
+        """Lexicon features added to the embeddings through a projection that starts at
+        zero, so a pretrained or trained encoder computes the same states at first."""
         self.lexicon = lexicon
-        if lexicon is not None:  # starts at zero: the pretrained encoder is unchanged at first
-            self.lexicon_projection = nn.Linear(lexicon.feature_count,
-                                                encoder.config.hidden_size, bias=False)
-            nn.init.zeros_(self.lexicon_projection.weight)
-            self.token_forms = [token.removeprefix("##") for token in tokenizer.vocab]
+        self.lexicon_projection = nn.Linear(lexicon.feature_count,
+                                            self.encoder.config.hidden_size, bias=False)
+        nn.init.zeros_(self.lexicon_projection.weight)
+        self.token_forms = [token.removeprefix("##") for token in self.tokenizer.vocab]
 
     @property
     def device(self) -> torch.device:

@@ -89,6 +89,13 @@ class Biaffine(nn.Module):
         scores = torch.einsum("bxi,oij,byj->boxy", x, self.weight, y)
         return scores.squeeze(1) if self.n_out == 1 else scores
 
+    def pairs(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """s[b, n, o] = [x_n; 1]^T W_o [y_n; 1] for aligned x, y [B, N, n_in]: the scores of
+        given pairs only (forward scores all N × N)."""
+        x = F.pad(x, (0, 1), value=1.0)
+        y = F.pad(y, (0, 1), value=1.0)
+        return F.bilinear(x, y, self.weight)
+
 
 def soft_target_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
                      temperature: float = 1.0) -> torch.Tensor:

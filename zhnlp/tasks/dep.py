@@ -38,14 +38,16 @@ class ParsingHead(nn.Module):
         arcs = self.arc_scorer(self.arc_dep(nodes), self.arc_head(nodes))  # [B, dep, head]
         head_mask = F.pad(batch.word_mask, (1, 0), value=True)[:, None, :]
         arcs = arcs.masked_fill(~head_mask, NOT_A_HEAD)
-        rels = self.rel_scorer(self.rel_dep(nodes), self.rel_head(nodes)).permute(0, 2, 3, 1)
-        return {"arcs": arcs, "rels": rels}  # rels: [B, dep, head, label]
+        # Labels are only ever scored at one head per word (gold or predicted): keep the
+        # label states, not the [B, dep, head, label] scores of every pair.
+        return {"arcs": arcs, "rel_dep": self.rel_dep(nodes), "rel_head": self.rel_head(nodes)}
 
     def _word_parts(self, outputs: dict, heads: torch.Tensor):
         """Arc scores and the label scores at the given heads, for words 1..W."""
         arcs = outputs["arcs"][:, 1:]
-        index = heads.clamp(min=0)[..., None, None].expand(-1, -1, 1, len(self.labels))
-        rels = outputs["rels"][:, 1:].gather(2, index).squeeze(2)
+        rel_head = outputs["rel_head"]
+        index = heads.clamp(min=0)[..., None].expand(-1, -1, rel_head.shape[-1])
+        rels = self.rel_scorer.pairs(outputs["rel_dep"][:, 1:], rel_head.gather(1, index))
         return arcs, rels
 
     def loss(self, outputs: dict, batch: Batch) -> torch.Tensor:

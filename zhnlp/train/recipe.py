@@ -85,8 +85,9 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
 def new_model(config: dict, labels: dict) -> MultiTaskModel:
     """The model a config trains: new heads on its encoder (`build_model`), or with
     `init_from = "DIR"` a trained model continued (same labels; heads of tasks the config
-    does not train are dropped). `encoder_layers = N` keeps the encoder's first N layers;
-    `piece_chars = N` sets where the Pipeline cuts long sentences."""
+    does not train are dropped; `lexicon` adds lexicon features to a model without them).
+    `encoder_layers = N` keeps the encoder's first N layers; `piece_chars = N` sets where the
+    Pipeline cuts long sentences."""
     if "init_from" in config:
         model = MultiTaskModel.load(config["init_from"])
         if not set(labels) <= set(model.heads) or any(
@@ -96,6 +97,8 @@ def new_model(config: dict, labels: dict) -> MultiTaskModel:
                              "labels than this config's training data.")
         for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
             del model.heads[task]
+        if model.lexicon is None and config.get("lexicon"):
+            model.attach_lexicon(lexicon_from(config))
     else:
         model = build_model(config, labels)
     model.piece_chars = config.get("piece_chars", model.piece_chars)
@@ -179,7 +182,13 @@ def run(config_path: Path, stages: list[str], threads: int | None = None,
                 (teacher_dir / "done.json").write_text(json.dumps(
                     {"minutes": round((time.monotonic() - started) / 60, 1)}) + "\n")
     if "student" in stages:
-        if config.get("distill", True):
+        if "teacher" in config:  # one trained model teaches every task (e.g. a smaller copy)
+            teacher = MultiTaskModel.load(config["teacher"]).to(device)
+            missing = set(tasks) - set(teacher.heads)
+            if missing:
+                raise ZhnlpError(f"teacher {config['teacher']} has no {sorted(missing)} head.")
+            teachers = dict.fromkeys(tasks, teacher)
+        elif config.get("distill", True):
             for task in tasks:
                 teacher_dir = run_dir / "teachers" / task / "best"
                 if not (teacher_dir / "config.json").exists():

@@ -125,21 +125,21 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
             streams[source.name] = batches(source, schedule.batch_chars, rng)
             sentences = next(streams[source.name])
         batch = make_training_batch(model, source, sentences, rng).to(model.device)
+        # Progress is steps done or time used, whichever is further, so a run cut by
+        # max_minutes still ends with a decayed learning rate and fully annealed λ.
+        done = state.step / total_steps
+        if schedule.max_minutes:
+            done = max(done, (time.monotonic() - started) / (60 * schedule.max_minutes))
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=schedule.bf16):
             outputs = model(batch, [source.task])[source.task]
             head = model.heads[source.task]
             loss = head.loss(outputs, batch)
             if teachers and source.task in teachers:
-                annealing = state.step / total_steps  # λ: 0 → 1
+                annealing = min(1.0, done)  # λ: 0 → 1
                 with torch.no_grad():
                     teacher_outputs = teachers[source.task](batch, [source.task])[source.task]
                 soft = head.distill_loss(outputs, teacher_outputs, batch, schedule.temperature)
                 loss = annealing * loss + (1 - annealing) * soft
-        # Progress is steps done or time used, whichever is further, so a run cut by
-        # max_minutes still ends with a decayed learning rate.
-        done = state.step / total_steps
-        if schedule.max_minutes:
-            done = max(done, (time.monotonic() - started) / (60 * schedule.max_minutes))
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * lr_factor(done, schedule.warmup)
         optimizer.zero_grad()
