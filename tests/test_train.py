@@ -162,6 +162,18 @@ def test_bf16_autocast_training_lowers_the_loss(tmp_path):
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
 
 
+def test_every_head_trains_under_bf16_autocast():
+    """One loss and backward per task under bfloat16 autocast (the shipped models' setting)."""
+    sources = sample_sources()
+    model = build_tiny_model(labels=collect_labels(sources))
+    for source in sources:
+        batch = make_training_batch(model, source, source.sentences[:4])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model.heads[source.task].loss(model(batch, [source.task])[source.task], batch)
+        loss.backward()
+        assert torch.isfinite(loss), source.task
+
+
 def test_a_config_extends_another_and_overrides_its_keys(tmp_path):
     from zhnlp.train.recipe import read_config
 

@@ -94,7 +94,7 @@ class Biaffine(nn.Module):
         given pairs only (forward scores all N × N)."""
         x = F.pad(x, (0, 1), value=1.0)
         y = F.pad(y, (0, 1), value=1.0)
-        return F.bilinear(x, y, self.weight)
+        return torch.einsum("bni,oij,bnj->bno", x, self.weight, y)  # autocasts, unlike F.bilinear
 
 
 def soft_target_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
