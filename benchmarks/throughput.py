@@ -1,7 +1,8 @@
 """Throughput of the zhnlp pipeline beside jieba and THULAC, in one run on one machine.
 
     python benchmarks/throughput.py --model models/zhnlp-base
-        [--cws-model models/zhnlp-cws-fast] [--sentences 2000]
+        [--cws-model models/zhnlp-cws-fast] [--small-model models/zhnlp-small]
+        [--sentences 2000]
         [--dataset ctb6 --split test] [--threads N] [--batch-size 32] [--repeat 3]
         [--peers jieba,thulac] [--json raw.json]
         [--markdown benchmarks/results/throughput.md]
@@ -19,7 +20,8 @@ seg_only); `full` compares each system's fullest pipeline (zhnlp: every task the
 has; jieba and THULAC: segmentation + POS, all they offer), so the full ratio is not like
 for like: zhnlp does more. `zhnlp-int8` is the same model with its encoder quantized to int8
 (`zhnlp.load(..., int8=True)`, `--int8`); `zhnlp-cws-fast` is the segmentation-only model
-(models/zhnlp-cws-fast: one encoder layer). Peers that are not installed are listed as such.
+(models/zhnlp-cws-fast: one encoder layer), `zhnlp-small` the all-task model with two
+encoder layers (models/zhnlp-small). Peers that are not installed are listed as such.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ START = time.perf_counter()  # a worker's cold start counts from here
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = [("zhnlp", "cws"), ("zhnlp-int8", "cws"), ("zhnlp-cws-fast", "cws"),
            ("zhnlp-cws-fast-int8", "cws"), ("jieba", "cws"), ("thulac", "cws"),
-           ("zhnlp", "full"), ("zhnlp-int8", "full"), ("jieba", "full"), ("thulac", "full")]
-OURS = ("zhnlp", "zhnlp-int8", "zhnlp-cws-fast-int8")  # the ratio columns
+           ("zhnlp", "full"), ("zhnlp-int8", "full"), ("zhnlp-small", "full"),
+           ("zhnlp-small-int8", "full"), ("jieba", "full"), ("thulac", "full")]
+OURS = ("zhnlp", "zhnlp-int8", "zhnlp-small-int8", "zhnlp-cws-fast-int8")  # the ratio columns
+MODEL_OPTION = {"zhnlp-cws-fast": "cws_model", "zhnlp-small": "small_model"}  # else "model"
 
 
 # -- worker: one system, one task, in its own process ------------------------------------
@@ -53,7 +57,7 @@ def make_analyser(system: str, task: str, options: dict):
         sys.path.insert(0, str(ROOT))
         import zhnlp
 
-        model = options["cws_model"] if system.startswith("zhnlp-cws-fast") else options["model"]
+        model = options[MODEL_OPTION.get(system.removesuffix("-int8"), "model")]
         nlp = zhnlp.load(model, threads=options.get("threads"),
                          batch_size=options["batch_size"], int8=system.endswith("-int8"))
         tasks = ["cws"] if task == "cws" else None
@@ -130,7 +134,8 @@ def installed(system: str) -> bool:
 def format_table(rows: list[dict], header: dict) -> str:
     lines = [f"Throughput: {header['sentences']} sentences of {header['dataset']} "
              f"{header['split']} (avg {header['avg_chars']:.1f} characters), "
-             f"model {header['model']}, fast CWS model {header['cws_model']}",
+             f"model {header['model']}, small model {header['small_model']}, "
+             f"fast CWS model {header['cws_model']}",
              f"Machine: {header['machine']}; torch threads {header['threads']}; "
              f"batch size {header['batch_size']}; best of {header['repeat']}; "
              f"load average at start {header['load']}", "",
@@ -161,6 +166,8 @@ def main() -> None:
                         "shipped model)")
     parser.add_argument("--cws-model", default=None, help="the fast segmentation-only model "
                         "(default: models/zhnlp-cws-fast)")
+    parser.add_argument("--small-model", default=None, help="the 2-layer all-task model "
+                        "(default: models/zhnlp-small)")
     parser.add_argument("--dataset", default="ctb6")
     parser.add_argument("--split", default="test")
     parser.add_argument("--sentences", type=int, default=2000)
@@ -182,11 +189,12 @@ def main() -> None:
 
     model = str(Path(args.model) if args.model else DEFAULT_MODEL_DIR)
     cws_model = args.cws_model or str(ROOT / "models" / "zhnlp-cws-fast")
+    small_model = args.small_model or str(ROOT / "models" / "zhnlp-small")
     texts, standard = load_texts(args.dataset, args.split, args.sentences)
     peers = [peer for peer in args.peers.split(",") if peer]
     header = {"sentences": len(texts), "dataset": args.dataset, "split": args.split,
               "avg_chars": sum(map(len, texts)) / len(texts), "model": model,
-              "cws_model": cws_model,
+              "cws_model": cws_model, "small_model": small_model,
               "machine": f"{platform.processor() or platform.machine()}, "
                          f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
               "threads": args.threads or "default", "batch_size": args.batch_size,
@@ -203,7 +211,7 @@ def main() -> None:
                 row["error"] = "not installed"
             else:
                 spec = {"system": system, "task": task, "texts": handle.name, "model": model,
-                        "cws_model": cws_model,
+                        "cws_model": cws_model, "small_model": small_model,
                         "threads": args.threads, "batch_size": args.batch_size,
                         "repeat": args.repeat, "standard": standard}
                 row.update(run_worker(spec))
