@@ -87,6 +87,7 @@ def test_split(dataset: str) -> list:
     return get_dataset(dataset).read("test")
 
 
+@cache  # hashing the weights once per model, not once per column
 def model_key(model_dir: str, int8: bool) -> str:
     """Cache key: checksums of the model's weights and of its config less `meta` (the
     config holds inference settings such as piece_chars), so a changed model rescores."""

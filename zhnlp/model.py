@@ -228,13 +228,14 @@ class MultiTaskModel(nn.Module):
                              "first (the Pipeline does).")
         device = self.device
         batch = self.make_batch(encodings, standard)
-        hidden = self.encode(batch.to(device))
+        on_device = batch.to(device)  # moved again once the words are attached
+        hidden = self.encode(on_device)
 
         def outputs(task: str) -> dict[str, torch.Tensor]:
             """The head's scores for its decoder, on the CPU (the decoders are numba code); a
             head with an `inference` method computes only what decoding needs."""
             head = self.heads[task]
-            scores = getattr(head, "inference", head)(hidden, batch.to(device))
+            scores = getattr(head, "inference", head)(hidden, on_device)
             return {name: (tensor.float() if tensor.is_floating_point() else tensor).cpu()
                     for name, tensor in scores.items()}
 
@@ -247,6 +248,7 @@ class MultiTaskModel(nn.Module):
         analyses = [Analysis(words=spans) for spans in words or [[] for _ in texts]]
         if word_tasks:
             attach_words(batch, encodings, words)
+            on_device = batch.to(device)
             for task in word_tasks:
                 decoded = self.heads[task].decode(outputs(task), batch)
                 for analysis, result in zip(analyses, decoded):
