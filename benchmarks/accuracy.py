@@ -36,6 +36,7 @@ import torch  # noqa: E402
 
 from zhnlp.corpora import file_sha256, get_dataset  # noqa: E402
 from zhnlp.evaluate import predict_split, score  # noqa: E402
+from zhnlp.model import TAG_LEXICON_FILE  # noqa: E402
 from zhnlp.pipeline import Pipeline, load  # noqa: E402
 
 CACHE = ROOT / "runs" / "accuracy"
@@ -106,7 +107,11 @@ def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
     if column.task not in pipeline.tasks or (needs_segmenter and "cws" not in pipeline.tasks):
         return None
     mode = "gold" if column.gold_words else "raw"
-    path = CACHE / model_key(model_dir, int8) / f"{column.dataset}.{column.task}.{mode}.json"
+    key = model_key(model_dir, int8)
+    priors = Path(model_dir, TAG_LEXICON_FILE)
+    if column.task == "pos" and priors.exists():  # tag priors change POS decoding only
+        key += "-priors" + file_sha256(priors)[:8]
+    path = CACHE / key / f"{column.dataset}.{column.task}.{mode}.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
     dataset, gold = get_dataset(column.dataset), test_split(column.dataset)
@@ -181,7 +186,8 @@ def main() -> int:
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. CWS: word F1 from raw text with the "
         "dataset's segmentation standard (SIGHAN MSR: none trained, the model's default "
         "standard, cross-standard). POS: accuracy on gold words (UD 1.4 simplified UPOS; "
-        "People's Daily PKU tags on the pd1998 test split). NER: exact-span F1. DEP: UD "
+        "People's Daily PKU tags on the pd1998 test split), with the model's tag priors "
+        "(`zhnlp tag-lexicon`) where it has them. NER: exact-span F1. DEP: UD "
         "1.4 simplified test, gold words, and from raw text (CoNLL-2018 aligned F1). SRL: "
         "Universal Propositions test, labelled argument F1 on gold words. — = the model has "
         "no such task or input. LTP: legacy perceptron trained here on the same train "

@@ -12,7 +12,8 @@ needs_corpora = pytest.mark.skipif(
 )
 
 
-def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None, layers: int = 1):
+def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None, layers: int = 1,
+                     positions: int = 64):
     """A randomly initialised model with all five heads: structurally complete, tiny."""
     import torch
     from transformers import BertConfig, BertModel
@@ -28,7 +29,8 @@ def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None, la
     encoder = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32,
                                    num_hidden_layers=layers,
                                    num_attention_heads=2, intermediate_size=64,
-                                   max_position_embeddings=64), add_pooling_layer=False)
+                                   max_position_embeddings=positions),
+                       add_pooling_layer=False)
     labels = labels or {
         "cws": None,
         "pos": {"upos": ["NOUN", "VERB", "PUNCT"], "xpos": ["NN", "VV", "PU"],

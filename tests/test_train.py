@@ -257,21 +257,24 @@ def test_a_batch_moves_every_tensor_to_a_device():
 @needs_corpora
 def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
     """configs/train-smoke.toml (60 sentences per source): teachers, the distilled student
-    with lexicon features, and the saved output with its dev metrics; then that model as the
-    teacher of a 1-layer student."""
+    with lexicon features, and the saved output with its dev metrics and tag priors; then
+    that model as the teacher of a 1-layer student (which starts without the priors)."""
     from zhnlp.model import MultiTaskModel
     from zhnlp.train.recipe import run
 
     smoke = Path(__file__).resolve().parent.parent / "configs" / "train-smoke.toml"
     config = tmp_path / "smoke.toml"
     config.write_text(f'extends = "{smoke}"\nrun_dir = "{tmp_path / "run"}"\n'
-                      f'output = "{tmp_path / "model"}"\nlexicon = "jieba"\n')
+                      f'output = "{tmp_path / "model"}"\nlexicon = "jieba"\n'
+                      'tag_lexicon = true\n')
     run(config, ["teachers", "student"])
     model = MultiTaskModel.load(tmp_path / "model")
     assert set(model.tasks) == {"cws", "pos", "ner", "dep", "srl"}
     assert model.lexicon is not None and (tmp_path / "model" / "lexicon.txt").exists()
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert set(metrics["dev"]) == set(model.meta["dev"])
+    assert set(metrics["tag_lexicon"]["dev_with"]) == {"ud14_simp:pos", "pd1998:pos"}
+    assert set(model.heads["pos"].priors) == set(metrics["tag_lexicon"]["layers"])
     assert all((tmp_path / "run" / "teachers" / task / "done.json").exists()
                for task in model.tasks)
     # `teacher = DIR`: one trained model teaches a smaller copy of itself every task.
@@ -281,7 +284,9 @@ def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
                      f'teacher = "{tmp_path / "model"}"\nencoder_layers = 1\n')
     run(small, ["student"])
     assert (tmp_path / "small-run" / "student" / "log.jsonl").exists()
-    assert MultiTaskModel.load(tmp_path / "small").encoder.config.num_hidden_layers == 1
+    small_model = MultiTaskModel.load(tmp_path / "small")
+    assert small_model.encoder.config.num_hidden_layers == 1
+    assert small_model.heads["pos"].priors == {}
 
 
 def test_the_optimizer_trains_every_parameter_once():

@@ -24,13 +24,14 @@ from zhnlp.tasks.common import CHAR_OFFSET, Batch
 from zhnlp.tasks.cws import FREE, SegmentationHead, words_to_tags
 from zhnlp.tasks.dep import ParsingHead
 from zhnlp.tasks.ner import EntityHead
-from zhnlp.tasks.pos import TaggingHead
+from zhnlp.tasks.pos import TaggingHead, TagPrior
 from zhnlp.tasks.srl import RoleHead
 from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding
 
 HEADS = {head.task: head for head in (SegmentationHead, TaggingHead, EntityHead, ParsingHead,
                                       RoleHead)}
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+TAG_LEXICON_FILE = "tag_lexicon.json"  # POS tag priors per layer (zhnlp tag-lexicon)
 
 Span = tuple[int, int]
 
@@ -140,6 +141,17 @@ class MultiTaskModel(nn.Module):
         self.tokenizer.save_pretrained(directory)
         if self.lexicon is not None:
             self.lexicon.save(directory)
+        self.save_tag_lexicon(directory)
+
+    def save_tag_lexicon(self, directory: str | Path) -> None:
+        """The POS head's tag priors as DIR/tag_lexicon.json (removed when there are none)."""
+        path = Path(directory) / TAG_LEXICON_FILE
+        priors = self.heads["pos"].priors if "pos" in self.heads else {}
+        if priors:
+            path.write_text(json.dumps({layer: prior.config() for layer, prior in priors.items()},
+                                       ensure_ascii=False) + "\n", encoding="utf-8")
+        else:
+            path.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, directory: str | Path) -> MultiTaskModel:
@@ -167,6 +179,12 @@ class MultiTaskModel(nn.Module):
                     config["standards"], config["default_standard"], config.get("meta"), lexicon,
                     config.get("piece_chars"))
         model.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        if (directory / TAG_LEXICON_FILE).exists() and "pos" in model.heads:
+            head = model.heads["pos"]
+            for layer, prior in json.loads(
+                    (directory / TAG_LEXICON_FILE).read_text(encoding="utf-8")).items():
+                head.priors[layer] = TagPrior(prior["counts"], head.labels[layer],
+                                              prior["weight"], prior["smoothing"])
         return model.eval()
 
     # -- batches ---------------------------------------------------------------------------
@@ -250,7 +268,12 @@ class MultiTaskModel(nn.Module):
             attach_words(batch, encodings, words)
             on_device = batch.to(device)
             for task in word_tasks:
-                decoded = self.heads[task].decode(outputs(task), batch)
+                if task == "pos":  # the tag priors look the words up
+                    decoded = self.heads[task].decode(outputs(task), batch, [
+                        [text[start:end] for start, end in spans]
+                        for text, spans in zip(texts, words)])
+                else:
+                    decoded = self.heads[task].decode(outputs(task), batch)
                 for analysis, result in zip(analyses, decoded):
                     if task == "pos":
                         analysis.pos = result

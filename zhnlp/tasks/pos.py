@@ -1,13 +1,51 @@
 """Part-of-speech tagging on words (characters of each word mean-pooled). One classifier per
-tag layer: UD's UPOS and XPOS (CTB tags) and the PKU tag set of People's Daily."""
+tag layer: UD's UPOS and XPOS (CTB tags) and the PKU tag set of People's Daily.
+
+A layer may also have a `TagPrior`: how often each training word carried each tag. The
+encoder reads characters, and word-specific conventions (is 发展 v or vn here?) are where a
+character model loses to word-feature taggers; adding the counts' log-probabilities at
+decoding, with a weight chosen on dev (`zhnlp tag-lexicon`), recovers much of it.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from zhnlp.tasks.common import Batch, soft_target_loss, word_states
+
+
+class TagPrior:
+    """weight · log P(tag | word), with P from training counts smoothed toward uniform
+    (`smoothing` pseudo-counts spread over the tags); 0 for words never seen in training."""
+
+    def __init__(self, counts: dict[str, dict[str, int]], labels: list[str], weight: float,
+                 smoothing: float) -> None:
+        self.counts, self.weight, self.smoothing = counts, weight, smoothing
+        index = {tag: i for i, tag in enumerate(labels)}
+        self.rows = {word: row for row, word in enumerate(counts)}
+        table = np.zeros((len(counts) + 1, len(labels)), np.float32)  # last row: unseen words
+        for word, row in self.rows.items():
+            for tag, n in counts[word].items():
+                if tag in index:
+                    table[row, index[tag]] = n
+            total = sum(counts[word].values())
+            table[row] = np.log((table[row] + smoothing / len(labels)) / (total + smoothing))
+        self.log_probs = torch.from_numpy(table)
+
+    def scores(self, words: list[list[str]], width: int) -> torch.Tensor:
+        """[B, width, tags] the prior's scores for padded sentences of words."""
+        unseen = len(self.rows)
+        ids = torch.full((len(words), width), unseen, dtype=torch.long)
+        for b, sentence in enumerate(words):
+            ids[b, : len(sentence)] = torch.tensor([self.rows.get(w, unseen) for w in sentence],
+                                                   dtype=torch.long)
+        return self.weight * self.log_probs[ids]
+
+    def config(self) -> dict:
+        return {"weight": self.weight, "smoothing": self.smoothing, "counts": self.counts}
 
 
 class TaggingHead(nn.Module):
@@ -20,6 +58,7 @@ class TaggingHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifiers = nn.ModuleDict(
             {layer: nn.Linear(hidden_size, len(tags)) for layer, tags in labels.items()})
+        self.priors: dict[str, TagPrior] = {}  # layer -> prior (zhnlp tag-lexicon)
 
     def config(self) -> dict:
         return {"labels": self.labels}
@@ -38,9 +77,17 @@ class TaggingHead(nn.Module):
         return sum(soft_target_loss(outputs[layer], teacher[layer], batch.word_mask, temperature)
                    for layer in teacher)
 
-    def decode(self, outputs: dict, batch: Batch) -> list[dict[str, list[str]]]:
-        """Per sentence, the tags of each layer."""
-        best = {layer: outputs[layer].argmax(-1).tolist() for layer in self.labels}
+    def decode(self, outputs: dict, batch: Batch,
+               words: list[list[str]] | None = None) -> list[dict[str, list[str]]]:
+        """Per sentence, the tags of each layer; given the words' strings, layers with a
+        prior add it to the classifier's log-probabilities."""
+        best = {}
+        for layer in self.labels:
+            scores = outputs[layer]
+            if words is not None and layer in self.priors:
+                scores = scores.float().log_softmax(-1) + self.priors[layer].scores(
+                    words, scores.shape[1])
+            best[layer] = scores.argmax(-1).tolist()
         return [{layer: [self.labels[layer][t] for t in best[layer][b][: int(n)]]
                  for layer in self.labels}
                 for b, n in enumerate(batch.word_lengths)]

@@ -27,6 +27,7 @@ from zhnlp.lexicon import Lexicon, jieba_words
 from zhnlp.model import MultiTaskModel
 from zhnlp.tokenizer import CharTokenizer
 from zhnlp.train.data import TaskData, collect_labels
+from zhnlp.train.tag_lexicon import tune as tune_tag_priors
 from zhnlp.train.trainer import Schedule, train
 
 SOURCE_KEYS = {"dataset", "task", "standard", "pos_layers", "split", "skip", "limit",
@@ -82,6 +83,14 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
     return train_sources, dev_sources
 
 
+def pos_sources(config: dict) -> tuple[list[TaskData], list[TaskData]]:
+    """(train, dev) of the config's POS sources only (what `zhnlp tag-lexicon` reads)."""
+    sources = [entry for entry in config["sources"] if entry["task"] == "pos"]
+    weights = {name: weight for name, weight in config.get("source_weights", {}).items()
+               if name.endswith(":pos")}
+    return sources_from({**config, "sources": sources, "source_weights": weights})
+
+
 def new_model(config: dict, labels: dict) -> MultiTaskModel:
     """The model a config trains: new heads on its encoder (`build_model`), or with
     `init_from = "DIR"` a trained model continued (same labels; heads of tasks the config
@@ -97,6 +106,8 @@ def new_model(config: dict, labels: dict) -> MultiTaskModel:
                              "labels than this config's training data.")
         for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
             del model.heads[task]
+        if "pos" in model.heads:  # tag priors were tuned for the old weights
+            model.heads["pos"].priors = {}
         if model.lexicon is None and config.get("lexicon"):
             model.attach_lexicon(lexicon_from(config))
     else:
@@ -202,10 +213,13 @@ def run(config_path: Path, stages: list[str], threads: int | None = None,
                       teachers=teachers or None)
         best = MultiTaskModel.load(student_dir / "best")  # its meta holds its dev scores
         best.meta.update({"name": config["name"], "train_minutes": state.history[-1]["minutes"]})
+        metrics = {"dev": best.meta["dev"]}
+        if config.get("tag_lexicon") and "pos" in best.heads:
+            metrics["tag_lexicon"] = tune_tag_priors(best, train_sources, dev_sources)
         if "output" in config:
             best.save(config["output"])
             Path(config["output"], "metrics.json").write_text(
-                json.dumps({"dev": best.meta["dev"]}, indent=1) + "\n", encoding="utf-8")
+                json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     return run_dir
 
 

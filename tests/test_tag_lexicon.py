@@ -1,0 +1,90 @@
+"""POS tag priors: word -> tag counts from training data, added at decoding (zhnlp tag-lexicon)."""
+
+import json
+import math
+
+import pytest
+
+from tests.conftest import build_tiny_model, needs_corpora
+from tests.test_train import sample_sources
+from zhnlp.corpora import Sentence
+from zhnlp.model import TAG_LEXICON_FILE, MultiTaskModel
+from zhnlp.tasks.pos import TagPrior
+from zhnlp.train.data import TaskData
+from zhnlp.train.tag_lexicon import count_tags, tune
+from zhnlp.train.trainer import evaluate_sources
+
+
+def test_the_prior_is_the_weighted_smoothed_log_frequency_and_zero_for_unseen_words():
+    prior = TagPrior({"发展": {"v": 3, "vn": 1}}, ["n", "v", "vn"], weight=0.5, smoothing=0.3)
+    scores = prior.scores([["发展", "新词"], ["发展"]], width=3)
+    assert scores.shape == (2, 3, 3)
+    expected = [0.5 * math.log((count + 0.1) / 4.3) for count in (0, 3, 1)]
+    assert scores[0, 0].tolist() == pytest.approx(expected)
+    assert scores[1, 0].tolist() == pytest.approx(expected)
+    assert not scores[0, 1:].any() and not scores[1, 1:].any()  # unseen word, padding
+
+
+def test_counts_come_from_every_pos_layer_of_the_training_sources():
+    sentence = Sentence(text="他说他", words=["他", "说", "他"], upos=["PRON", "VERB", "PRON"],
+                        xpos=["PN", "VV", "PN"])
+    source = TaskData("x", "pos", "ctb", pos_layers={"upos": "upos", "pku": "xpos"},
+                      sentences=[sentence])
+    counts = count_tags([source, TaskData("x", "cws", "ctb", sentences=[sentence])])
+    assert counts == {"upos": {"他": {"PRON": 2}, "说": {"VERB": 1}},
+                      "pku": {"他": {"PN": 2}, "说": {"VV": 1}}}
+
+
+def test_a_strong_prior_decides_the_tag_and_travels_with_the_saved_model(tmp_path):
+    model = build_tiny_model()
+    text, words = "他叫汤姆去拿外衣。", [(0, 1), (1, 2), (2, 4), (4, 5), (5, 6), (6, 8), (8, 9)]
+    strings = [text[start:end] for start, end in words]
+    head = model.heads["pos"]
+    head.priors["pku"] = TagPrior({word: {"v": 5} for word in strings}, head.labels["pku"],
+                                  weight=100.0, smoothing=0.01)
+    analysis = model.predict([text], ["pos"], words=[words])[0]
+    assert analysis.pos["pku"] == ["v"] * len(words)
+    model.save(tmp_path)
+    loaded = MultiTaskModel.load(tmp_path)
+    assert set(loaded.heads["pos"].priors) == {"pku"}
+    assert loaded.predict([text], ["pos"], words=[words])[0].pos == analysis.pos
+    loaded.heads["pos"].priors = {}  # a model without priors leaves no stale file behind
+    loaded.save(tmp_path)
+    assert not (tmp_path / TAG_LEXICON_FILE).exists()
+
+
+def test_tuning_keeps_a_prior_only_where_it_beats_the_model_on_dev():
+    """Counts from the dev data itself must help an untrained model (this tests the
+    mechanics, not a real score); counts of other words cannot change anything."""
+    pos = sample_sources()[2]
+    model = build_tiny_model()
+    report = tune(model, [pos], [pos])
+    assert set(report["layers"]) == {"upos", "xpos"}
+    assert report["dev_with"]["sample:pos"] > report["dev_without"]["sample:pos"]
+    assert evaluate_sources(model, [pos]) == report["dev_with"]  # the priors stay on the head
+    other = Sentence(text="甲乙", words=["甲乙"], upos=["NOUN"], xpos=["NN"])
+    unrelated = TaskData("x", "pos", "pku", pos_layers={"upos": "upos", "xpos": "xpos"},
+                         sentences=[other])
+    report = tune(model, [unrelated], [pos])
+    assert report["layers"] == {} and model.heads["pos"].priors == {}
+    assert report["dev_with"] == report["dev_without"]
+
+
+@needs_corpora
+def test_the_command_writes_priors_and_dev_scores_into_the_model(tmp_path):
+    from zhnlp.cli import main
+
+    model_dir = tmp_path / "model"
+    build_tiny_model(positions=256).save(model_dir)  # dev sentences of up to 200 characters
+    config = tmp_path / "pos.toml"
+    config.write_text('name = "pos"\n[[sources]]\ndataset = "pd1998"\ntask = "pos"\n'
+                      'standard = "pku"\npos_layers = { pku = "xpos" }\nlimit = 200\n'
+                      'dev = { split = "dev", limit = 30 }\n'
+                      '[[sources]]\ndataset = "ctb6"\ntask = "cws"\nstandard = "ctb"\n')
+    assert main(["tag-lexicon", "--model", str(model_dir), "--config", str(config)]) == 0
+    report = json.loads((model_dir / "metrics.json").read_text())["tag_lexicon"]
+    assert set(report["dev_without"]) == {"pd1998:pos"}
+    assert report["dev_with"]["pd1998:pos"] >= report["dev_without"]["pd1998:pos"]
+    priors = MultiTaskModel.load(model_dir).heads["pos"].priors
+    assert set(priors) == set(report["layers"]) <= {"pku"}
+    assert (model_dir / TAG_LEXICON_FILE).exists() == bool(priors)

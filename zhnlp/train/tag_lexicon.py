@@ -1,0 +1,124 @@
+"""`zhnlp tag-lexicon --model DIR --config configs/<name>.toml`: POS tag priors for a model.
+
+Counts how often each word of the config's POS training data carried each tag (per tag
+layer), then, on the config's POS dev sets, tries priors of several weights and smoothings
+on top of the model's own tag probabilities and keeps, per layer, the setting best on dev
+(none if no setting beats the model alone). The priors go to DIR/tag_lexicon.json, which
+`MultiTaskModel.load` reads; the dev scores with and without them, computed again through
+`MultiTaskModel.predict` and the POS scorer, go to DIR/metrics.json under "tag_lexicon".
+A recipe with `tag_lexicon = true` does the same for the model it trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import torch
+
+from zhnlp.model import MultiTaskModel
+from zhnlp.tasks.pos import TagPrior
+from zhnlp.train.data import TaskData
+from zhnlp.train.trainer import evaluate_sources
+
+WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+SMOOTHINGS = (0.01, 0.1, 1.0)
+
+
+def count_tags(sources: list[TaskData]) -> dict[str, dict[str, dict[str, int]]]:
+    """layer -> word -> tag -> count over the POS training sources."""
+    counts: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for source in sources:
+        if source.task != "pos":
+            continue
+        for layer, field_name in source.pos_layers.items():
+            for sentence in source.sentences:
+                for word, tag in zip(sentence.words, getattr(sentence, field_name)):
+                    counts[layer][word][tag] += 1
+    return {layer: {word: dict(tags) for word, tags in words.items()}
+            for layer, words in counts.items()}
+
+
+@torch.inference_mode()
+def dev_log_probs(model: MultiTaskModel, source: TaskData, layer: str,
+                  batch_size: int = 64) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """The model's tag log-probabilities for every dev word (gold words), the words, and
+    the gold tag ids (-1 for tags the model does not know)."""
+    head = model.heads["pos"]
+    index = {tag: i for i, tag in enumerate(head.labels[layer])}
+    field_name = source.pos_layers[layer]
+    scores, words, gold = [], [], []
+    for first in range(0, len(source.sentences), batch_size):
+        chunk = source.sentences[first : first + batch_size]
+        encodings = [model.tokenizer.encode(s.text) for s in chunk]
+        batch = model.make_batch(encodings, source.standard,
+                                 [s.word_spans() for s in chunk]).to(model.device)
+        outputs = head(model.encode(batch), batch)[layer].float().log_softmax(-1).cpu()
+        for row, sentence in enumerate(chunk):
+            scores.append(outputs[row, : len(sentence.words)])
+            words += sentence.words
+            gold += [index.get(tag, -1) for tag in getattr(sentence, field_name)]
+    return torch.cat(scores), words, torch.tensor(gold)
+
+
+def hits(scores: torch.Tensor, gold: torch.Tensor) -> int:
+    """How many words get their gold tag (a quick count for the search; the reported
+    accuracies come from the POS scorer)."""
+    return int((scores.argmax(-1) == gold).sum())
+
+
+def tune(model: MultiTaskModel, train: list[TaskData], dev: list[TaskData]) -> dict:
+    """Set the POS head's priors to the best on dev; returns, per layer, the setting chosen
+    and the dev accuracy (%) with and without it."""
+    head = model.heads["pos"]
+    head.priors = {}
+    counts = count_tags(train)
+    dev_sources = [s for s in dev if s.task == "pos"]
+    before = evaluate_sources(model, dev_sources)
+    chosen = {}
+    for source in dev_sources:
+        for layer in source.pos_layers:
+            if layer not in counts or layer not in head.labels:
+                continue
+            log_probs, words, gold = dev_log_probs(model, source, layer)
+            best = (hits(log_probs, gold), 0.0, None)  # (correct words, weight, smoothing)
+            for smoothing in SMOOTHINGS:
+                prior = TagPrior(counts[layer], head.labels[layer], 1.0, smoothing)
+                prior_scores = prior.scores([words], len(words))[0]
+                for weight in WEIGHTS:
+                    correct = hits(log_probs + weight * prior_scores, gold)
+                    if correct > best[0]:
+                        best = (correct, weight, smoothing)
+            if best[2] is not None:
+                head.priors[layer] = TagPrior(counts[layer], head.labels[layer], best[1],
+                                              best[2])
+                chosen[layer] = {"weight": best[1], "smoothing": best[2],
+                                 "words": len(counts[layer]), "dev_source": source.name}
+    after = evaluate_sources(model, dev_sources)
+    return {"layers": chosen, "dev_without": before, "dev_with": after}
+
+
+def main(args: argparse.Namespace) -> int:
+    from zhnlp.train.recipe import pos_sources, read_config  # recipe imports this module
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    model = MultiTaskModel.load(args.model)
+    if "pos" not in model.heads:
+        print(f"{args.model} has no POS head: nothing to do.")
+        return 1
+    train, dev = pos_sources(read_config(Path(args.config)))
+    report = tune(model, train, dev)
+    model.save_tag_lexicon(args.model)
+    metrics_path = Path(args.model, "metrics.json")
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) \
+        if metrics_path.exists() else {}
+    metrics["tag_lexicon"] = report
+    metrics_path.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    for name, score in report["dev_without"].items():
+        print(f"{name} dev: {score:.2f} without priors, {report['dev_with'][name]:.2f} with")
+    for layer, setting in report["layers"].items():
+        print(f"  {layer}: weight {setting['weight']}, smoothing {setting['smoothing']}, "
+              f"{setting['words']} words")
+    return 0
