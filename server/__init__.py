@@ -13,8 +13,9 @@
 
 Every error is JSON, `{"error": {"code": str, "message": str}}`, with a 4xx status for
 anything the client did; an unexpected exception is logged and answered 500 in the same
-shape, and the server goes on. The model runs one call at a time per process (torch
-parallelises inside it); HTTP threads parse, check and serialise around it, and requests
+shape, and the server goes on. The model runs one call at a time (torch parallelises inside
+it): in this process behind a `Batcher`, or in a process of its own (`model_process.py`,
+what `zhnlp serve` does); HTTP threads parse, check and serialise around it, and requests
 that arrive while the model is busy are analysed together in one call (`batcher.py`).
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from flask import Flask, Response, request, send_from_directory
@@ -30,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 
 from server.batcher import Batcher
 from server.openapi import build_openapi, error_codes
+from server.summary import ModelSummary, summarize
 from server.validation import FORMATS, AnnotateJob, ApiError, Limits, parse_annotate
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -44,34 +47,41 @@ logger = logging.getLogger("zhnlp.server")
 
 
 def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
-               max_body_bytes: int = Limits.max_body_bytes,
+               analyser=None, max_body_bytes: int = Limits.max_body_bytes,
                max_texts: int = Limits.max_texts, max_chars: int = Limits.max_chars,
                threads: int | None = None, batch_size: int = 32,
                model_name: str | None = None) -> Flask:
     """The WSGI app. Give a model directory (default: the shipped model) or a loaded
-    `pipeline` (then `threads` and `batch_size` are the pipeline's business). The limits
-    bound each request: body bytes, texts per request, characters per text."""
+    `pipeline` (then `threads` and `batch_size` are the pipeline's business): the model runs
+    in this process, behind a `Batcher`. Or give an `analyser`: a `ModelProcess`, the model
+    in a process of its own, as `zhnlp serve` runs it. The limits bound each request: body
+    bytes, texts per request, characters per text."""
     from zhnlp.errors import ZhnlpError
 
     limits = Limits(max_body_bytes, max_texts, max_chars)  # raises ZhnlpError if bad
-    if pipeline is not None and model_path is not None:
-        raise ZhnlpError("give create_app a model_path or a pipeline, not both.")
-    if pipeline is None:
-        from zhnlp.pipeline import DEFAULT_MODEL_DIR, load
+    if sum(given is not None for given in (model_path, pipeline, analyser)) > 1:
+        raise ZhnlpError("give create_app one of model_path, pipeline or analyser.")
+    if analyser is not None:
+        summary = analyser.summary
+    else:
+        if pipeline is None:
+            from zhnlp.pipeline import DEFAULT_MODEL_DIR, load
 
-        pipeline = load(model_path, threads=threads, batch_size=batch_size)
-        model_dir = Path(model_path) if model_path is not None else DEFAULT_MODEL_DIR
-        model_name = model_name or pipeline.model.meta.get("name") or model_dir.resolve().name
-    model_name = model_name or pipeline.model.meta.get("name") or "zhnlp"
+            pipeline = load(model_path, threads=threads, batch_size=batch_size)
+            model_dir = Path(model_path) if model_path is not None else DEFAULT_MODEL_DIR
+            model_name = model_name or pipeline.model.meta.get("name") or model_dir.resolve().name
+        analyser = Batcher(pipeline)
+        summary = summarize(pipeline, model_name)
+    if model_name:
+        summary = replace(summary, name=model_name)
+    model_name = summary.name
 
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes
     app.config["ZHNLP_LIMITS"] = limits
-    app.config["ZHNLP_PIPELINE"] = pipeline
-    batcher = Batcher(pipeline)
-    app.config["ZHNLP_BATCHER"] = batcher
-    info = model_info(pipeline, model_name, limits)
-    openapi = build_openapi(pipeline, limits)
+    app.config["ZHNLP_ANALYSER"] = analyser
+    info = model_info(summary, limits)
+    openapi = build_openapi(summary, limits)
 
     @app.get("/")
     def demo():
@@ -81,7 +91,7 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
 
     @app.get("/v1/health")
     def health():
-        return _json({"status": "ok", "model_loaded": True, "model": model_name,
+        return _json({"status": "ok", "model_loaded": analyser.alive, "model": model_name,
                       "worker": os.getpid()})
 
     @app.get("/v1/info")
@@ -106,9 +116,9 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
             raise ApiError(415, "unsupported_media_type",
                            f"send the body as UTF-8, not charset={charset[:20]}.")
         body = request.get_data(cache=False)  # werkzeug stops a chunked body at the limit
-        job = parse_annotate(body, pipeline, limits)
+        job = parse_annotate(body, summary, limits)
         try:
-            docs = batcher.process(job)
+            docs = analyser.process(job)
         except ZhnlpError as error:  # the pipeline refused this input (e.g. a huge word)
             raise ApiError(400, "invalid_text", str(error)) from None
         return _json(render(job, docs))
@@ -158,25 +168,14 @@ def render(job: AnnotateJob, docs) -> object:
     return records[0] if job.single else records
 
 
-def model_info(pipeline, name: str, limits: Limits) -> dict:
+def model_info(summary: ModelSummary, limits: Limits) -> dict:
     """The /v1/info record: the model's tasks, standards and label sets."""
     from zhnlp import __version__
 
-    heads = pipeline.model.heads
-    labels: dict[str, object] = {}
-    if "pos" in heads:
-        labels["pos"] = {layer: list(tags) for layer, tags in heads["pos"].labels.items()}
-    if "ner" in heads:
-        types = [label.split("-", 1)[1] for label in heads["ner"].labels if "-" in label]
-        labels["ner"] = list(dict.fromkeys(types))
-    if "dep" in heads:
-        labels["dep"] = list(heads["dep"].labels)
-    if "srl" in heads:
-        labels["srl"] = list(heads["srl"].labels[1:])  # [0] is "no role"
-    return {"service": "zhnlp", "version": __version__, "model": name,
-            "tasks": pipeline.tasks, "standards": pipeline.standards,
-            "default_standard": pipeline.model.default_standard, "labels": labels,
-            "formats": list(FORMATS), "max_sentence_chars": pipeline.max_chars,
+    return {"service": "zhnlp", "version": __version__, "model": summary.name,
+            "tasks": summary.tasks, "standards": summary.standards,
+            "default_standard": summary.default_standard, "labels": summary.labels,
+            "formats": list(FORMATS), "max_sentence_chars": summary.max_chars,
             "limits": {"max_body_bytes": limits.max_body_bytes,
                        "max_texts": limits.max_texts, "max_chars": limits.max_chars}}
 

@@ -1,101 +1,121 @@
 """Requests that arrive while the model is busy are analysed together.
 
-The model runs one call at a time (a lock). A request thread queues its job, then waits for
-the lock; whoever gets it takes every queued job with the same options (tasks, standard,
-split, pretokenized or not), up to `max_batch` texts, and runs them as one
-`Pipeline.process` call, which batches sentences by length. Threads whose job was taken
-find it done when they get the lock. Nothing waits on purpose: a lone request runs at once;
+The model runs one call at a time. Jobs queue up while it is busy; the next call takes the
+oldest queued job and every other queued job with the same options (tasks, standard, split,
+pretokenized or not), up to `max_batch` texts, and runs them as one `Pipeline.process` call,
+which batches sentences by length. Nothing waits on purpose: a lone request runs at once;
 under load, one call serves many requests, and a batch of 8 short sentences costs about
 what 2 or 3 single calls do on a CPU. Batch composition does not change results (padding
 is masked; the tests check answers under concurrency against single calls).
 
 A batch that fails is rerun job by job, so an error reaches only the request that caused it.
+
+`take` and `analyse` are shared by the two ways of running the model: `Batcher`, in the
+process of the HTTP threads (`create_app(pipeline=...)`), and the model process of `zhnlp
+serve` (`model_process.py`), where the jobs queue in a pipe.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from server.validation import AnnotateJob
+
+
+def job_key(job: AnnotateJob) -> tuple:
+    """Jobs with equal keys can share a pipeline call."""
+    return (None if job.tasks is None else tuple(job.tasks), job.standard, job.split,
+            job.words is not None)
+
+
+def take(queue: list, max_batch: int, job_of: Callable = lambda item: item) -> list:
+    """Remove from `queue` and return its first item and every later one whose job has the
+    same options, up to max_batch texts in all (the first is taken whatever its size)."""
+    first = job_of(queue[0])
+    key, size = job_key(first), len(first.texts)
+    batch, rest = [queue[0]], []
+    for item in queue[1:]:
+        job = job_of(item)
+        if job_key(job) == key and size + len(job.texts) <= max_batch:
+            batch.append(item)
+            size += len(job.texts)
+        else:
+            rest.append(item)
+    queue[:] = rest
+    return batch
+
+
+def analyse(pipeline, jobs: list[AnnotateJob]) -> list[tuple[list | None, Exception | None]]:
+    """(documents, None) or (None, the error) per job, from one pipeline call for all of
+    them (same options); if that call fails, one call per job finds the culprit."""
+    try:
+        return [(docs, None) for docs in _call(pipeline, jobs)]
+    except Exception as error:
+        if len(jobs) == 1:
+            return [(None, error)]
+    results = []
+    for job in jobs:
+        try:
+            results.append((_call(pipeline, [job])[0], None))
+        except Exception as error:
+            results.append((None, error))
+    return results
+
+
+def _call(pipeline, jobs: list[AnnotateJob]) -> list[list]:
+    first = jobs[0]
+    texts = [text for job in jobs for text in job.texts]
+    words = ([spans for job in jobs for spans in job.words]
+             if first.words is not None else None)
+    docs = pipeline.process(texts, first.tasks, first.standard, split=first.split, words=words)
+    per_job, start = [], 0
+    for job in jobs:
+        per_job.append(docs[start : start + len(job.texts)])
+        start += len(job.texts)
+    return per_job
 
 
 @dataclass(eq=False)
 class _Entry:
     job: AnnotateJob
-    key: tuple
     done: bool = False
     docs: list | None = None
-    error: BaseException | None = None
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.size = len(self.job.texts)
+    error: Exception | None = None
 
 
 class Batcher:
+    """The Pipeline in this process, behind a lock; HTTP threads call `process`."""
+
     def __init__(self, pipeline, max_batch: int = 64) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
         self._model = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Entry] = []
-        self.calls = 0  # pipeline calls made (for tests and curiosity)
+        self.calls = 0  # batches analysed (for tests and curiosity)
+
+    @property
+    def alive(self) -> bool:
+        return True
 
     def process(self, job: AnnotateJob) -> list:
         """The job's documents; raises what the pipeline raised for this job."""
-        key = (None if job.tasks is None else tuple(job.tasks), job.standard, job.split,
-               job.words is not None)
-        entry = _Entry(job, key)
+        entry = _Entry(job)
         with self._queue_lock:
             self._queue.append(entry)
         with self._model:
-            if not entry.done:
-                self._run(self._take(entry))
+            while not entry.done:  # oldest first: another thread's batch may hold ours
+                with self._queue_lock:
+                    batch = take(self._queue, self.max_batch, lambda entry: entry.job)
+                self.calls += 1
+                results = [(None, RuntimeError("the analysis was interrupted"))] * len(batch)
+                try:
+                    results = analyse(self.pipeline, [item.job for item in batch])
+                finally:  # even on KeyboardInterrupt: no thread waits for a lost job
+                    for item, (docs, error) in zip(batch, results):
+                        item.docs, item.error, item.done = docs, error, True
         if entry.error is not None:
             raise entry.error
         return entry.docs
-
-    def _take(self, entry: _Entry) -> list[_Entry]:
-        with self._queue_lock:
-            batch, size = [entry], entry.size
-            for other in self._queue:
-                if other is not entry and other.key == entry.key \
-                        and size + other.size <= self.max_batch:
-                    batch.append(other)
-                    size += other.size
-            taken = set(map(id, batch))
-            self._queue = [other for other in self._queue if id(other) not in taken]
-        return batch
-
-    def _run(self, batch: list[_Entry]) -> None:
-        try:
-            try:
-                self._call(batch)
-            except Exception as error:
-                if len(batch) == 1:
-                    batch[0].error = error
-                else:  # find the culprit: one job at a time
-                    for entry in batch:
-                        try:
-                            self._call([entry])
-                        except Exception as error:
-                            entry.error = error
-        finally:
-            for entry in batch:
-                if entry.docs is None and entry.error is None:
-                    entry.error = RuntimeError("the analysis was interrupted")
-                entry.done = True
-
-    def _call(self, batch: list[_Entry]) -> None:
-        job = batch[0].job
-        texts = [text for entry in batch for text in entry.job.texts]
-        words = ([spans for entry in batch for spans in entry.job.words]
-                 if job.words is not None else None)
-        self.calls += 1
-        docs = self.pipeline.process(texts, job.tasks, job.standard, split=job.split,
-                                     words=words)
-        start = 0
-        for entry in batch:
-            entry.docs = docs[start : start + entry.size]
-            start += entry.size

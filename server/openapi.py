@@ -43,10 +43,11 @@ def _error_response(description: str, codes: list[str]) -> dict:
             "content": {"application/json": {"schema": _ref("Error")}}}
 
 
-def build_openapi(pipeline, limits) -> dict:
+def build_openapi(summary, limits) -> dict:
+    """The OpenAPI document of the app for this model (`ModelSummary`) and these limits."""
     from zhnlp import __version__
 
-    tasks, standards = pipeline.tasks, pipeline.standards
+    tasks, standards = summary.tasks, summary.standards
     nullable_str = {"type": ["string", "null"]}
     schemas = {
         "Token": _object(
@@ -121,7 +122,7 @@ def build_openapi(pipeline, limits) -> dict:
                 "standard": {
                     "type": ["string", "null"], "enum": [*standards, None],
                     "description": "Segmentation standard (default: "
-                                   f"{pipeline.model.default_standard}).",
+                                   f"{summary.default_standard}).",
                 },
                 "split": {"type": "boolean", "default": True,
                           "description": "Split texts into sentences; false: each text is "

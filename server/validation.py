@@ -110,8 +110,10 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_annotate(body: bytes, pipeline, limits: Limits) -> AnnotateJob:
-    """Check a request body against the API and the model; raises ApiError."""
+def parse_annotate(body: bytes, model, limits: Limits) -> AnnotateJob:
+    """Check a request body against the API and the model (a `ModelSummary`, or anything
+    with its `tasks`, `standards` and `resolve_tasks`, such as a Pipeline); raises
+    ApiError."""
     request = decode_body(body)
     if not isinstance(request, dict):
         raise bad(f"the body must be a JSON object such as {{\"text\": \"...\"}}, not "
@@ -149,10 +151,10 @@ def parse_annotate(body: bytes, pipeline, limits: Limits) -> AnnotateJob:
                       f"not {show(tasks)}.")
         if not tasks:
             raise bad("\"tasks\" is empty; leave it out to run every task the model has, or "
-                      f"name some of {', '.join(pipeline.tasks)}.")
+                      f"name some of {', '.join(model.tasks)}.")
     standard = request.get("standard")
     if standard is not None and not isinstance(standard, str):
-        raise bad(f"\"standard\" must be a string such as {show(pipeline.standards[0])}, not "
+        raise bad(f"\"standard\" must be a string such as {show(model.standards[0])}, not "
                   f"{_kind(standard)}.")
     output = request.get("format", "json")
     if not isinstance(output, str):
@@ -175,12 +177,12 @@ def parse_annotate(body: bytes, pipeline, limits: Limits) -> AnnotateJob:
                       "as UTF-8.", "invalid_text")
 
     try:
-        pipeline.resolve_tasks(tasks, pretokenized)
+        model.resolve_tasks(tasks, pretokenized)
     except ZhnlpError as error:
         raise bad(str(error), "unknown_task") from None
-    if standard is not None and standard not in pipeline.standards:
+    if standard is not None and standard not in model.standards:
         raise bad(f"unknown standard {show(standard)}; this model has "
-                  f"{', '.join(pipeline.standards)}.", "unknown_standard")
+                  f"{', '.join(model.standards)}.", "unknown_standard")
     if output not in FORMATS:
         raise bad(f"unknown format {show(output)}; choose {' or '.join(FORMATS)}.",
                   "unknown_format")

@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, ElectraConfig, ElectraModel
 
-from zhnlp.encoder import bert_config, build_encoder, load_encoder
+from zhnlp.encoder import bert_config, bert_states, build_encoder, load_encoder, plain_bert
 from zhnlp.errors import ZhnlpError
 from zhnlp.pretrain.config import ModelConfig
 
@@ -57,3 +57,32 @@ def test_load_local_electra_checkpoint(tmp_path):
 def test_load_encoder_rejects_a_folder_without_config(tmp_path):
     with pytest.raises(ZhnlpError, match="config.json"):
         load_encoder(tmp_path)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_bert_states_compute_what_the_transformers_forward_does(int8):
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
+                                   num_attention_heads=4, intermediate_size=64,
+                                   max_position_embeddings=40), add_pooling_layer=False).eval()
+    if int8:
+        encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear},
+                                                         dtype=torch.qint8)
+    input_ids = torch.randint(1, 50, (3, 12))
+    attention_mask = torch.ones(3, 12, dtype=torch.long)
+    attention_mask[1, 7:] = attention_mask[2, 3:] = 0  # padded rows
+    input_ids[attention_mask == 0] = 0
+    real = attention_mask.bool()
+    with torch.inference_mode():
+        expected = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        states = bert_states(encoder, attention_mask, input_ids=input_ids)
+        assert torch.allclose(states[real], expected[real], atol=1e-5)
+        embeds = encoder.embeddings.word_embeddings(input_ids) * 0.5  # e.g. lexicon features
+        expected = encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        states = bert_states(encoder, attention_mask, inputs_embeds=embeds)
+        assert torch.allclose(states[real], expected[real], atol=1e-5)
+    assert plain_bert(encoder)
+    assert not plain_bert(ElectraModel(ElectraConfig(vocab_size=50, hidden_size=32,
+                                                     num_hidden_layers=1,
+                                                     num_attention_heads=4,
+                                                     intermediate_size=64)))

@@ -278,7 +278,7 @@ def test_an_unexpected_failure_is_a_logged_500_and_the_server_goes_on(client, nl
 
 
 def test_create_app_checks_its_arguments(nlp, tiny_model_dir, tmp_path):
-    with pytest.raises(ZhnlpError, match="not both"):
+    with pytest.raises(ZhnlpError, match="one of model_path, pipeline or analyser"):
         create_app(tiny_model_dir, pipeline=nlp)
     for bad in (0, -1, "10", True, 1.5):
         with pytest.raises(ZhnlpError, match="max_texts"):
@@ -471,7 +471,7 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
 
 
 def test_concurrent_clients_get_the_same_answers(app, live_server, nlp):
-    calls_before = app.config["ZHNLP_BATCHER"].calls
+    calls_before = app.config["ZHNLP_ANALYSER"].calls
     texts = [TEXT, "他叫汤姆。", "北京大学的李白", "ＩＢＭ在臺灣 iPhone12好"]
     expected = {text: nlp(text).to_dict() for text in texts}
     failures: list[str] = []
@@ -493,7 +493,7 @@ def test_concurrent_clients_get_the_same_answers(app, live_server, nlp):
     for thread in threads:
         thread.join(120)
     assert not failures
-    batcher = app.config["ZHNLP_BATCHER"]
+    batcher = app.config["ZHNLP_ANALYSER"]
     print(f"48 requests in {batcher.calls - calls_before} model calls")
 
 
@@ -580,9 +580,11 @@ def test_serve_one_worker_and_startup_errors(tiny_model_dir, tmp_path):
     user_dict.write_text("汤姆去 5 nr\n", encoding="utf-8")
     process, port = start_serve("--model", str(tiny_model_dir), "--threads", "1",
                                 "--user-dict", str(user_dict))
+    model_processes = children(process.pid)  # the model runs in a child process
     try:
         status, data, _ = request(port, "GET", "/v1/health")
         assert status == 200 and json.loads(data)["worker"] == process.pid
+        assert json.loads(data)["model_loaded"] is True
         status, data, _ = request(port, "POST", "/v1/annotate",
                                   json.dumps({"text": TEXT, "tasks": ["cws"]}).encode(),
                                   {"Content-Type": JSON})
@@ -596,6 +598,9 @@ def test_serve_one_worker_and_startup_errors(tiny_model_dir, tmp_path):
         assert taken.returncode == 2 and "cannot listen" in taken.stderr
     finally:
         assert stop_serve(process) == 0
+    time.sleep(0.5)
+    assert not [pid for pid in model_processes if Path(f"/proc/{pid}").exists()
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
     # a worker that cannot load the model stops the service with the worker's message
     failed = subprocess.run([sys.executable, "-m", "zhnlp.cli", "serve", "--port", "0",
                              "--model", str(tmp_path), "--workers", "2"], cwd=ROOT,

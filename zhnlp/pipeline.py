@@ -30,16 +30,24 @@ from pathlib import Path
 
 import torch
 
-from zhnlp.document import TASK_ORDER, Argument, Document, Predicate, Sentence, Span, Token
+from zhnlp.document import (
+    TASK_ORDER,
+    Argument,
+    Document,
+    Predicate,
+    Sentence,
+    Span,
+    Token,
+    resolve_tasks,
+)
 from zhnlp.errors import ZhnlpError
-from zhnlp.model import TASKS, Analysis, MultiTaskModel
+from zhnlp.model import Analysis, MultiTaskModel
 from zhnlp.text import split_long, split_sentences
 from zhnlp.tokenizer import is_dropped, lookup_form
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "zhnlp-base"
 DEFAULT_BATCH_SIZE = 32
-WORD_TASKS = ("pos", "dep", "srl")  # need words: from CWS, or given (pretokenized)
 _CLAUSE_WORD = re.compile(r"[。！？!?…，,；;：:、]+[”’」』）)\]]*")
 
 Spans = list[tuple[int, int]]
@@ -117,31 +125,8 @@ class Pipeline:
 
     def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
                       pretokenized: bool = False) -> list[str]:
-        """The tasks to run, checked: None means all the model has; "cws,pos" or a list.
-        Also the tasks they need (pos/dep/srl need cws unless the words are given); cws
-        itself is dropped for pretokenized input."""
-        if tasks is None:
-            asked = self.tasks
-        else:
-            if isinstance(tasks, str):
-                tasks = tasks.split(",")
-            if not isinstance(tasks, list | tuple | set) or not all(
-                    isinstance(task, str) for task in tasks):
-                raise ZhnlpError("tasks must be a list of task names such as ['cws', 'pos'] "
-                                 f"or a comma-separated str, not {tasks!r}.")
-            asked = [task.strip() for task in tasks if task.strip()]
-            if not asked:
-                raise ZhnlpError(f"no task given; choose from {', '.join(TASKS)}.")
-            self.model.check_tasks(asked)
-        needed = set(asked)
-        if needed & set(WORD_TASKS) and not pretokenized:
-            if "cws" not in self.model.heads:
-                raise ZhnlpError("pos, dep and srl need words but this model has no cws head; "
-                                 "give pretokenized input.")
-            needed.add("cws")
-        if pretokenized:
-            needed.discard("cws")
-        return [task for task in TASK_ORDER if task in needed]
+        """The tasks to run, checked (`zhnlp.document.resolve_tasks`)."""
+        return resolve_tasks(list(self.model.heads), tasks, pretokenized)
 
     def check_standard(self, standard: str | None) -> None:
         if standard is not None and not isinstance(standard, str):

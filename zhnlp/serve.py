@@ -93,13 +93,9 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_app(model: str | None, threads: int, batch_size: int, user_dict: str | None,
-              max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False, **_):
-    if model is not None and not os.path.isfile(os.path.join(model, "config.json")):
-        # before the heavy imports: a wrong --model fails in a blink
-        raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
-                         "directory of a model saved by zhnlp.")
-    from server import create_app
+def build_pipeline(model: str | None, threads: int, batch_size: int,
+                   user_dict: str | None = None, int8: bool = False):
+    """The Pipeline the service runs (in its model process), warmed up."""
     from zhnlp.pipeline import load
 
     pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8)
@@ -108,10 +104,24 @@ def build_app(model: str | None, threads: int, batch_size: int, user_dict: str |
 
         pipeline.add_words(read_user_dict(Path(user_dict)))
     pipeline.process(["他叫汤姆去拿外衣。"])  # warm up (first-call costs) before "ready"
-    name = None if model is None else (pipeline.model.meta.get("name")
-                                       or os.path.basename(os.path.abspath(model)))
-    return create_app(pipeline=pipeline, model_name=name, max_body_bytes=max_body_bytes,
-                      max_texts=max_texts, max_chars=max_chars)
+    return pipeline
+
+
+def build_app(model: str | None, threads: int, batch_size: int, user_dict: str | None,
+              max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False, **_):
+    """The app, its model loaded in a process of its own (`server/model_process.py`)."""
+    if model is not None and not os.path.isfile(os.path.join(model, "config.json")):
+        # before the heavy imports: a wrong --model fails in a blink
+        raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
+                         "directory of a model saved by zhnlp.")
+    from server import create_app
+    from server.model_process import ModelProcess
+
+    name = None if model is None else os.path.basename(os.path.abspath(model))
+    analyser = ModelProcess({"model": model, "threads": threads, "batch_size": batch_size,
+                             "user_dict": user_dict, "int8": int8, "name": name})
+    return create_app(analyser=analyser, max_body_bytes=max_body_bytes, max_texts=max_texts,
+                      max_chars=max_chars)
 
 
 def make_server(sock: socket.socket, http_threads: int, max_body_bytes: int, **options):
@@ -151,8 +161,9 @@ def supervise(sock: socket.socket, workers: int, options: dict, url: str) -> int
 
     def start() -> None:
         receive, send = context.Pipe(duplex=False)
+        # not a daemon: a worker starts its model process (workers stop with us anyway)
         process = context.Process(target=worker_main, args=(sock, options, send, os.getpid()),
-                                  name="zhnlp-worker", daemon=True)
+                                  name="zhnlp-worker")
         process.start()
         send.close()
         running[process.sentinel] = (process, receive, False)

@@ -37,12 +37,10 @@ class TagPrior:
 
     def scores(self, words: list[list[str]], width: int) -> torch.Tensor:
         """[B, width, tags] the prior's scores for padded sentences of words."""
-        unseen = len(self.rows)
-        ids = torch.full((len(words), width), unseen, dtype=torch.long)
-        for b, sentence in enumerate(words):
-            ids[b, : len(sentence)] = torch.tensor([self.rows.get(w, unseen) for w in sentence],
-                                                   dtype=torch.long)
-        return self.weight * self.log_probs[ids]
+        unseen, rows = len(self.rows), self.rows
+        ids = [[rows.get(word, unseen) for word in sentence] + [unseen] * (width - len(sentence))
+               for sentence in words]  # one tensor built at once: this runs per request
+        return self.weight * self.log_probs[torch.tensor(ids, dtype=torch.long)]
 
     def config(self) -> dict:
         return {"weight": self.weight, "smoothing": self.smoothing, "counts": self.counts}

@@ -1,0 +1,46 @@
+"""What the HTTP side needs to know about the model: its tasks, standards and label sets.
+
+`zhnlp serve` keeps the model in a process of its own (`model_process.py`); the HTTP process
+checks requests and answers /v1/info and /v1/openapi.json from this summary alone, without
+torch or the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from zhnlp.document import resolve_tasks
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    tasks: list[str]
+    standards: list[str]
+    default_standard: str
+    labels: dict[str, object]  # pos: layer -> tags; ner: entity types; dep, srl: labels
+    max_chars: int  # the Pipeline cuts longer sentences at clause boundaries
+
+    def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
+                      pretokenized: bool = False) -> list[str]:
+        return resolve_tasks(self.tasks, tasks, pretokenized)
+
+
+def summarize(pipeline, name: str | None = None) -> ModelSummary:
+    """The summary of a loaded `Pipeline`; `name` defaults to the model's own."""
+    heads = pipeline.model.heads
+    labels: dict[str, object] = {}
+    if "pos" in heads:
+        labels["pos"] = {layer: list(tags) for layer, tags in heads["pos"].labels.items()}
+    if "ner" in heads:
+        types = [label.split("-", 1)[1] for label in heads["ner"].labels if "-" in label]
+        labels["ner"] = list(dict.fromkeys(types))
+    if "dep" in heads:
+        labels["dep"] = list(heads["dep"].labels)
+    if "srl" in heads:
+        labels["srl"] = list(heads["srl"].labels[1:])  # [0] is "no role"
+    return ModelSummary(name=name or pipeline.model.meta.get("name") or "zhnlp",
+                        tasks=pipeline.tasks, standards=pipeline.standards,
+                        default_standard=pipeline.model.default_standard, labels=labels,
+                        max_chars=pipeline.max_chars)
