@@ -89,8 +89,6 @@ def bert_states(encoder: Any, attention_mask, input_ids=None, inputs_embeds=None
     computation as `encoder(...).last_hidden_state` (the same modules, int8 ones too), without
     transformers' per-call wrappers (mask building, output capturing), which cost about a
     fifth of a 2-layer encoder's time on the short batches of a server."""
-    from torch.nn import functional as F
-
     embeddings = encoder.embeddings
     if inputs_embeds is None:
         inputs_embeds = embeddings.word_embeddings(input_ids)
@@ -98,17 +96,28 @@ def bert_states(encoder: Any, attention_mask, input_ids=None, inputs_embeds=None
     states = inputs_embeds + embeddings.token_type_embeddings.weight[0]  # token type 0
     states = embeddings.LayerNorm(states + embeddings.position_embeddings.weight[:length])
     keys = attention_mask[:, None, None, :].bool()  # [B, 1, 1, T]: padding is never attended
-    batch, _, hidden = states.shape
     for layer in encoder.encoder.layer:
-        attention = layer.attention.self
-        query, key, value = (
-            projection(states).view(batch, length, attention.num_attention_heads, -1)
-            .transpose(1, 2) for projection in (attention.query, attention.key, attention.value))
-        context = F.scaled_dot_product_attention(query, key, value, attn_mask=keys,
-                                                 scale=attention.scaling)
-        context = context.transpose(1, 2).reshape(batch, length, hidden)
-        output = layer.attention.output
-        states = output.LayerNorm(output.dense(context) + states)
-        inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(states))
-        states = layer.output.LayerNorm(layer.output.dense(inner) + states)
+        states = _bert_layer(layer, states, keys)
     return states
+
+
+def _bert_layer(layer: Any, states, keys):
+    """One BertLayer in eval mode. Functions, so that temporaries die as soon as they do in
+    the transformers forward: the peak memory of long batches stays the same."""
+    output = layer.attention.output
+    states = output.LayerNorm(output.dense(_self_attention(layer.attention.self, states, keys))
+                              + states)
+    inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(states))
+    return layer.output.LayerNorm(layer.output.dense(inner) + states)
+
+
+def _self_attention(attention: Any, states, keys):
+    from torch.nn import functional as F
+
+    batch, length, hidden = states.shape
+    query, key, value = (
+        projection(states).view(batch, length, attention.num_attention_heads, -1).transpose(1, 2)
+        for projection in (attention.query, attention.key, attention.value))
+    context = F.scaled_dot_product_attention(query, key, value, attn_mask=keys,
+                                             scale=attention.scaling)
+    return context.transpose(1, 2).reshape(batch, length, hidden)

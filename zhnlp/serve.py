@@ -1,18 +1,20 @@
 """`zhnlp serve`: the HTTP service (`server.create_app`) under waitress.
 
-Workers. `--workers N` is N processes, each with its own copy of the model, loaded once.
-N = 1 (the default) serves from this process. N > 1: this process binds and listens on the
-socket, then starts N workers with multiprocessing's *spawn* (never fork: numba's GNU
-OpenMP is not fork-safe, and a fresh interpreter loads the model cleanly); each worker
-inherits the listening socket and runs waitress on it, so the kernel hands every new
-connection to one of them. This process only supervises: a worker that dies after it was
-ready is started again; a worker that fails while starting (a bad model, say) stops the
-service with its message. SIGTERM or Ctrl-C stops everything.
+Workers. `--workers N` is N worker processes. N = 1 (the default) serves from this process.
+N > 1: this process binds and listens on the socket, then starts N workers with
+multiprocessing's *spawn* (never fork: numba's GNU OpenMP is not fork-safe, and a fresh
+interpreter loads the model cleanly); each worker inherits the listening socket and runs
+waitress on it, so the kernel hands every new connection to one of them. This process
+only supervises: a worker that dies after it was ready is started again; a worker that
+fails while starting (a bad model, say) stops the service with its message. SIGTERM or
+Ctrl-C stops everything.
 
 Inside a worker, waitress runs `--http-threads` threads (default 8) that read, check and
-answer requests concurrently, while the model analyses one request at a time (a lock) with
-`--threads` torch threads (default: CPU cores / workers). So on a small CPU, prefer 1
-worker; more workers pay off when cores are many, at the cost of one model in memory each.
+answer requests concurrently, and the model runs in a process of the worker's own
+(`server/model_process.py`, spawned too) with `--threads` torch threads (default: CPU
+cores / workers), one call at a time, each call taking every request that queued up
+meanwhile. So on a small CPU, prefer 1 worker; more workers pay off when cores are many, at
+the cost of one model in memory each.
 
 OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE unless set): numba's spinning
 OpenMP threads otherwise steal the CPU from torch between calls and multiply latency.

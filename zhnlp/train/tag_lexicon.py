@@ -17,7 +17,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
+from zhnlp.errors import ZhnlpError
 from zhnlp.model import MultiTaskModel
 from zhnlp.tasks.pos import TagPrior
 from zhnlp.train.data import TaskData
@@ -50,7 +52,8 @@ def dev_log_probs(model: MultiTaskModel, source: TaskData, layer: str,
     index = {tag: i for i, tag in enumerate(head.labels[layer])}
     field_name = source.pos_layers[layer]
     scores, words, gold = [], [], []
-    for first in range(0, len(source.sentences), batch_size):
+    for first in tqdm(range(0, len(source.sentences), batch_size), unit="batch", leave=False,
+                      desc=f"{source.name} {layer}"):
         chunk = source.sentences[first : first + batch_size]
         encodings = [model.tokenizer.encode(s.text) for s in chunk]
         batch = model.make_batch(encodings, source.standard,
@@ -109,6 +112,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"{args.model} has no POS head: nothing to do.")
         return 1
     train, dev = pos_sources(read_config(Path(args.config)))
+    if not train:
+        raise ZhnlpError(f"{args.config} has no POS sources to count tags in.")
     report = tune(model, train, dev)
     model.save_tag_lexicon(args.model)
     metrics_path = Path(args.model, "metrics.json")
