@@ -62,7 +62,7 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
     if sum(given is not None for given in (model_path, pipeline, analyser)) > 1:
         raise ZhnlpError("give create_app one of model_path, pipeline or analyser.")
     if analyser is not None:
-        summary = analyser.summary
+        summary = replace(analyser.summary, name=model_name or analyser.summary.name)
     else:
         if pipeline is None:
             from zhnlp.pipeline import DEFAULT_MODEL_DIR, load
@@ -72,8 +72,6 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
             model_name = model_name or pipeline.model.meta.get("name") or model_dir.resolve().name
         analyser = Batcher(pipeline)
         summary = summarize(pipeline, model_name)
-    if model_name:
-        summary = replace(summary, name=model_name)
     model_name = summary.name
 
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")

@@ -43,6 +43,17 @@ def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None, la
                                 lexicon=lexicon).eval()
 
 
+def run_concurrently(functions, timeout: float = 120) -> None:
+    """Call each function in a thread of its own, all at once; wait for them all."""
+    import threading
+
+    threads = [threading.Thread(target=function) for function in functions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny_model")

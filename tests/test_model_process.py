@@ -8,14 +8,15 @@ import json
 import logging
 import os
 import signal
-import threading
 import time
+from functools import partial
 
 import pytest
 
 import zhnlp
 from server.model_process import ModelProcess
 from server.validation import Limits, parse_annotate
+from tests.conftest import run_concurrently
 from zhnlp.errors import ZhnlpError
 
 TEXTS = ["他叫汤姆去拿外衣。", "北京大学的李白", "ＩＢＭ在臺灣 iPhone12好", "外衣"]
@@ -57,11 +58,7 @@ def test_answers_match_the_pipeline_under_concurrency(model_process, nlp):
             if [doc.to_dict() for doc in docs] != [expected[text]]:
                 failures.append(text)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    run_concurrently(partial(client, number) for number in range(8))
     assert not failures
     assert model_process.calls - calls_before <= 80  # one call per batch, not per request
     pretokenized = model_process.process(job(summary, texts=[["北京", "大学"]],
@@ -81,14 +78,8 @@ def test_an_input_the_pipeline_refuses_fails_alone(model_process, nlp):
         except ZhnlpError as error:
             results[number] = error
 
-    threads = [threading.Thread(target=run, args=(0, too_long))]
-    threads += [threading.Thread(target=run, args=(n, job(summary, text=TEXTS[n],
-                                                          pretokenized=False)))
-                for n in range(1, 4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    run_concurrently([partial(run, 0, too_long)]
+                     + [partial(run, n, job(summary, text=TEXTS[n])) for n in range(1, 4)])
     assert isinstance(results[0], ZhnlpError)
     for number in range(1, 4):
         assert [d.to_dict() for d in results[number]] == [nlp(TEXTS[number]).to_dict()]

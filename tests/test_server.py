@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ import zhnlp
 from server import create_app
 from server.openapi import ERRORS
 from server.validation import FIELDS, Limits
+from tests.conftest import run_concurrently
 from zhnlp.cli import build_parser
 from zhnlp.errors import ZhnlpError
 from zhnlp.serve import start_in_subprocess
@@ -487,11 +489,7 @@ def test_concurrent_clients_get_the_same_answers(app, live_server, nlp):
                 failures.append(f"{status} {data[:100]!r}")
         connection.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    run_concurrently(partial(client, number) for number in range(8))
     assert not failures
     batcher = app.config["ZHNLP_ANALYSER"]
     print(f"48 requests in {batcher.calls - calls_before} model calls")
