@@ -109,7 +109,7 @@ def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
     mode = "gold" if column.gold_words else "raw"
     key = model_key(model_dir, int8)
     priors = Path(model_dir, TAG_LEXICON_FILE)
-    if column.task == "pos" and priors.exists():  # tag priors change POS decoding only
+    if column.task in ("pos", "ner") and priors.exists():  # they change only these
         key += "-priors" + file_sha256(priors)[:8]
     path = CACHE / key / f"{column.dataset}.{column.task}.{mode}.json"
     if path.exists():
@@ -186,12 +186,13 @@ def main() -> int:
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. CWS: word F1 from raw text with the "
         "dataset's segmentation standard (SIGHAN MSR: none trained, the model's default "
         "standard, cross-standard). POS: accuracy on gold words (UD 1.4 simplified UPOS; "
-        "People's Daily PKU tags on the pd1998 test split), with the model's tag priors "
-        "(`zhnlp tag-lexicon`) where it has them. NER: exact-span F1. DEP: UD "
+        "People's Daily PKU tags on the pd1998 test split). NER: exact-span F1. DEP: UD "
         "1.4 simplified test, gold words, and from raw text (CoNLL-2018 aligned F1). SRL: "
         "Universal Propositions test, labelled argument F1 on gold words. — = the model has "
-        "no such task or input. LTP: legacy perceptron trained here on the same train "
-        "splits (CTB6 column: ltp-ctb6; PKU/MSR/POS: ltp-pd; NER: ltp-msra).",
+        "no such task or input. A model with tag_lexicon.json decodes POS and NER with its "
+        "priors from the training data (`zhnlp tag-lexicon`). LTP: legacy perceptron "
+        "trained here on the same train splits (CTB6 column: ltp-ctb6; PKU/MSR/POS: ltp-pd; "
+        "NER: ltp-msra).",
         "",
         header,
         "|---|" + "---:|" * len(COLUMNS),

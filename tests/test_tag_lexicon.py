@@ -1,4 +1,5 @@
-"""POS tag priors: word -> tag counts from training data, added at decoding (zhnlp tag-lexicon)."""
+"""Priors from the training data added at decoding (zhnlp tag-lexicon): POS tag priors (word
+-> tag counts) and the NER entity prior (entity strings -> types)."""
 
 import json
 import math
@@ -7,8 +8,9 @@ import pytest
 
 from tests.conftest import build_tiny_model, needs_corpora
 from tests.test_train import sample_sources
-from zhnlp.corpora import Sentence
+from zhnlp.corpora import Entity, Sentence
 from zhnlp.model import TAG_LEXICON_FILE, MultiTaskModel
+from zhnlp.tasks.ner import EntityPrior, bioes_labels
 from zhnlp.tasks.pos import TagPrior
 from zhnlp.train.data import TaskData
 from zhnlp.train.tag_lexicon import count_tags, tune
@@ -56,18 +58,48 @@ def test_a_strong_prior_decides_the_tag_and_travels_with_the_saved_model(tmp_pat
 def test_tuning_keeps_a_prior_only_where_it_beats_the_model_on_dev():
     """Counts from the dev data itself must help an untrained model (this tests the
     mechanics, not a real score); counts of other words cannot change anything."""
-    pos = sample_sources()[2]
+    pos, ner = sample_sources()[2], sample_sources()[1]
     model = build_tiny_model()
-    report = tune(model, [pos], [pos])
-    assert set(report["layers"]) == {"upos", "xpos"}
-    assert report["dev_with"]["sample:pos"] > report["dev_without"]["sample:pos"]
-    assert evaluate_sources(model, [pos]) == report["dev_with"]  # the priors stay on the head
-    other = Sentence(text="甲乙", words=["甲乙"], upos=["NOUN"], xpos=["NN"])
-    unrelated = TaskData("x", "pos", "pku", pos_layers={"upos": "upos", "xpos": "xpos"},
-                         sentences=[other])
-    report = tune(model, [unrelated], [pos])
-    assert report["layers"] == {} and model.heads["pos"].priors == {}
+    report = tune(model, [pos, ner], [pos, ner])
+    assert set(report["pos"]) == {"upos", "xpos"} and report["ner"]["weight"] > 0
+    for name in ("sample:pos", "sample:ner"):
+        assert report["dev_with"][name] > report["dev_without"][name]
+    assert evaluate_sources(model, [pos, ner]) == report["dev_with"]  # the priors stay
+    other = Sentence(text="甲乙", words=["甲乙"], upos=["NOUN"], xpos=["NN"],
+                     entities=[Entity("PER", 0, 2)])
+    unrelated = [TaskData("x", "pos", "pku", pos_layers={"upos": "upos", "xpos": "xpos"},
+                          sentences=[other]), TaskData("x", "ner", "ctb", sentences=[other])]
+    report = tune(model, unrelated, [pos, ner])
+    assert report["pos"] == {} and model.heads["pos"].priors == {}
+    assert report["ner"] == {} and model.heads["ner"].prior is None
     assert report["dev_with"] == report["dev_without"]
+
+
+def test_the_entity_prior_marks_the_longest_training_entity_at_each_point():
+    labels = bioes_labels(["PER", "LOC", "ORG"])
+    prior = EntityPrior({"北京": {"LOC": 3}, "北京大学": {"ORG": 2}, "李白": {"PER": 1}},
+                        {"北京": 6, "北京大学": 2, "李白": 1}, labels, weight=2.0)
+    scores = prior.scores(["北京大学的李白在北京", "无"], width=12)  # padded
+    column = {label: i for i, label in enumerate(labels)}
+    expected = {(0, "B-ORG"): 2.0, (1, "I-ORG"): 2.0, (2, "I-ORG"): 2.0, (3, "E-ORG"): 2.0,
+                (5, "B-PER"): 2.0, (6, "E-PER"): 2.0, (8, "B-LOC"): 1.0, (9, "E-LOC"): 1.0}
+    for position in range(12):
+        for label in labels:
+            assert scores[0, position, column[label]] == expected.get((position, label), 0.0)
+    assert not scores[1].any()
+
+
+def test_a_strong_entity_prior_decides_and_travels_with_the_saved_model(tmp_path):
+    model = build_tiny_model()
+    text = "他叫汤姆去拿外衣。"
+    head = model.heads["ner"]
+    head.prior = EntityPrior({"汤姆": {"PER": 4}}, {"汤姆": 4}, head.labels, weight=100.0)
+    entities = model.predict([text], ["ner"])[0].entities  # an untrained model: others too
+    assert ("PER", 2, 4) in entities
+    model.save(tmp_path)
+    loaded = MultiTaskModel.load(tmp_path)
+    assert loaded.heads["ner"].prior.entities == {"汤姆": {"PER": 4}}
+    assert loaded.predict([text], ["ner"])[0].entities == entities
 
 
 @needs_corpora
@@ -80,11 +112,15 @@ def test_the_command_writes_priors_and_dev_scores_into_the_model(tmp_path):
     config.write_text('name = "pos"\n[[sources]]\ndataset = "pd1998"\ntask = "pos"\n'
                       'standard = "pku"\npos_layers = { pku = "xpos" }\nlimit = 200\n'
                       'dev = { split = "dev", limit = 30 }\n'
+                      '[[sources]]\ndataset = "msra"\ntask = "ner"\nstandard = "any"\n'
+                      'limit = 300\ndev = { split = "dev", limit = 30 }\n'
                       '[[sources]]\ndataset = "ctb6"\ntask = "cws"\nstandard = "ctb"\n')
     assert main(["tag-lexicon", "--model", str(model_dir), "--config", str(config)]) == 0
     report = json.loads((model_dir / "metrics.json").read_text())["tag_lexicon"]
-    assert set(report["dev_without"]) == {"pd1998:pos"}
-    assert report["dev_with"]["pd1998:pos"] >= report["dev_without"]["pd1998:pos"]
-    priors = MultiTaskModel.load(model_dir).heads["pos"].priors
-    assert set(priors) == set(report["layers"]) <= {"pku"}
-    assert (model_dir / TAG_LEXICON_FILE).exists() == bool(priors)
+    assert set(report["dev_without"]) == {"pd1998:pos", "msra:ner"}
+    for name, score in report["dev_without"].items():
+        assert report["dev_with"][name] >= score
+    model = MultiTaskModel.load(model_dir)
+    assert set(model.heads["pos"].priors) == set(report["pos"]) <= {"pku"}
+    assert (model.heads["ner"].prior is not None) == bool(report["ner"])
+    assert (model_dir / TAG_LEXICON_FILE).exists() == bool(report["pos"] or report["ner"])

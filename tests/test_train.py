@@ -273,8 +273,9 @@ def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
     assert model.lexicon is not None and (tmp_path / "model" / "lexicon.txt").exists()
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert set(metrics["dev"]) == set(model.meta["dev"])
-    assert set(metrics["tag_lexicon"]["dev_with"]) == {"ud14_simp:pos", "pd1998:pos"}
-    assert set(model.heads["pos"].priors) == set(metrics["tag_lexicon"]["layers"])
+    assert set(metrics["tag_lexicon"]["dev_with"]) == {"ud14_simp:pos", "pd1998:pos",
+                                                      "msra:ner"}
+    assert set(model.heads["pos"].priors) == set(metrics["tag_lexicon"]["pos"])
     assert all((tmp_path / "run" / "teachers" / task / "done.json").exists()
                for task in model.tasks)
     # `teacher = DIR`: one trained model teaches a smaller copy of itself every task.
@@ -286,7 +287,7 @@ def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
     assert (tmp_path / "small-run" / "student" / "log.jsonl").exists()
     small_model = MultiTaskModel.load(tmp_path / "small")
     assert small_model.encoder.config.num_hidden_layers == 1
-    assert small_model.heads["pos"].priors == {}
+    assert small_model.heads["pos"].priors == {} and small_model.heads["ner"].prior is None
 
 
 def test_the_optimizer_trains_every_parameter_once():

@@ -23,7 +23,7 @@ from zhnlp.lexicon import Lexicon
 from zhnlp.tasks.common import CHAR_OFFSET, Batch
 from zhnlp.tasks.cws import FREE, SegmentationHead, words_to_tags
 from zhnlp.tasks.dep import ParsingHead
-from zhnlp.tasks.ner import EntityHead
+from zhnlp.tasks.ner import EntityHead, EntityPrior
 from zhnlp.tasks.pos import TaggingHead, TagPrior
 from zhnlp.tasks.srl import RoleHead
 from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding
@@ -31,7 +31,7 @@ from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding
 HEADS = {head.task: head for head in (SegmentationHead, TaggingHead, EntityHead, ParsingHead,
                                       RoleHead)}
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
-TAG_LEXICON_FILE = "tag_lexicon.json"  # POS tag priors per layer (zhnlp tag-lexicon)
+TAG_LEXICON_FILE = "tag_lexicon.json"  # POS and NER priors (zhnlp tag-lexicon)
 
 Span = tuple[int, int]
 
@@ -144,12 +144,17 @@ class MultiTaskModel(nn.Module):
         self.save_tag_lexicon(directory)
 
     def save_tag_lexicon(self, directory: str | Path) -> None:
-        """The POS head's tag priors as DIR/tag_lexicon.json (removed when there are none)."""
+        """The POS tag priors and the NER entity prior as DIR/tag_lexicon.json (removed when
+        there are none)."""
         path = Path(directory) / TAG_LEXICON_FILE
-        priors = self.heads["pos"].priors if "pos" in self.heads else {}
-        if priors:
-            path.write_text(json.dumps({layer: prior.config() for layer, prior in priors.items()},
-                                       ensure_ascii=False) + "\n", encoding="utf-8")
+        lexicon = {}
+        if "pos" in self.heads and self.heads["pos"].priors:
+            lexicon["pos"] = {layer: prior.config()
+                              for layer, prior in self.heads["pos"].priors.items()}
+        if "ner" in self.heads and self.heads["ner"].prior is not None:
+            lexicon["ner"] = self.heads["ner"].prior.config()
+        if lexicon:
+            path.write_text(json.dumps(lexicon, ensure_ascii=False) + "\n", encoding="utf-8")
         else:
             path.unlink(missing_ok=True)
 
@@ -179,13 +184,22 @@ class MultiTaskModel(nn.Module):
                     config["standards"], config["default_standard"], config.get("meta"), lexicon,
                     config.get("piece_chars"))
         model.load_state_dict(load_file(directory / WEIGHTS_FILE))
-        if (directory / TAG_LEXICON_FILE).exists() and "pos" in model.heads:
-            head = model.heads["pos"]
-            for layer, prior in json.loads(
-                    (directory / TAG_LEXICON_FILE).read_text(encoding="utf-8")).items():
+        if (directory / TAG_LEXICON_FILE).exists():
+            model.attach_tag_lexicon(json.loads(
+                (directory / TAG_LEXICON_FILE).read_text(encoding="utf-8")))
+        return model.eval()
+
+    def attach_tag_lexicon(self, lexicon: dict) -> None:
+        """The priors of a tag_lexicon.json record, on the heads that have those tasks."""
+        if "pos" in self.heads:
+            head = self.heads["pos"]
+            for layer, prior in lexicon.get("pos", {}).items():
                 head.priors[layer] = TagPrior(prior["counts"], head.labels[layer],
                                               prior["weight"], prior["smoothing"])
-        return model.eval()
+        if "ner" in self.heads and "ner" in lexicon:
+            prior = lexicon["ner"]
+            self.heads["ner"].prior = EntityPrior(prior["entities"], prior["occurrences"],
+                                                  self.heads["ner"].labels, prior["weight"])
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -283,8 +297,10 @@ class MultiTaskModel(nn.Module):
                         analysis.heads, analysis.deprels = result
                     else:
                         analysis.predicates = result
-        if "ner" in tasks:
-            spans = self.heads["ner"].decode(outputs("ner"), batch)
+        if "ner" in tasks:  # the entity prior matches the characters
+            spans = self.heads["ner"].decode(outputs("ner"), batch, [
+                "".join(text[start:end] for start, end in encoding.offsets[1:-1])
+                for text, encoding in zip(texts, encodings)])
             for analysis, encoding, sentence_spans in zip(analyses, encodings, spans):
                 analysis.entities = [(label, *token_span_to_chars(encoding, start, end))
                                      for label, start, end in sentence_spans]

@@ -1,8 +1,14 @@
 """Named entities: BIOES tags on characters with a CRF (pytorch-crf for training, the numba
-Viterbi of `zhnlp.decoders` for decoding); entities come out as character spans."""
+Viterbi of `zhnlp.decoders` for decoding); entities come out as character spans.
+
+The head may also have an `EntityPrior`: the entity strings of the training data, with how
+often each occurrence of each was an entity of each type; decoding adds that to the
+emissions over every match in the sentence (weight chosen on dev by `zhnlp tag-lexicon`).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torchcrf import CRF
@@ -16,16 +22,65 @@ def bioes_labels(types: list[str]) -> list[str]:
     return ["O"] + [f"{tag}-{kind}" for kind in types for tag in "BIES"]
 
 
+def bioes_tags(label: str, length: int) -> list[str]:
+    """The BIOES tags of one entity of `length` characters."""
+    if length == 1:
+        return [f"S-{label}"]
+    return [f"B-{label}"] + [f"I-{label}"] * (length - 2) + [f"E-{label}"]
+
+
 def spans_to_bioes(spans: list[tuple[str, int, int]], n: int) -> list[str]:
     tags = ["O"] * n
     for label, start, end in spans:
-        if end - start == 1:
-            tags[start] = f"S-{label}"
-        else:
-            tags[start] = f"B-{label}"
-            tags[start + 1 : end - 1] = [f"I-{label}"] * (end - start - 2)
-            tags[end - 1] = f"E-{label}"
+        tags[start:end] = bioes_tags(label, end - start)
     return tags
+
+
+class EntityPrior:
+    """For each entity string of the training data (two characters or more) and each type T
+    it had: weight · P(an occurrence of the string is a T entity), added to the emissions of
+    its B/I/E-T tags wherever the string matches (forward maximum matching)."""
+
+    def __init__(self, entities: dict[str, dict[str, int]], occurrences: dict[str, int],
+                 labels: list[str], weight: float) -> None:
+        self.entities, self.occurrences, self.weight = entities, occurrences, weight
+        index = {label: i for i, label in enumerate(labels)}
+        self.width = len(labels)
+        lengths: dict[str, set[int]] = {}  # first character -> lengths of its strings
+        for string in entities:
+            lengths.setdefault(string[0], set()).add(len(string))
+        self.lengths = {first: sorted(found, reverse=True) for first, found in lengths.items()}
+        self.bonus: dict[str, np.ndarray] = {}  # string -> [len, labels]
+        for string, types in entities.items():
+            bonus = np.zeros((len(string), len(labels)), np.float32)
+            for kind, count in types.items():
+                rows = [index.get(tag) for tag in bioes_tags(kind, len(string))]
+                if None not in rows:
+                    bonus[np.arange(len(string)), rows] += count / max(
+                        occurrences.get(string, 0), count)
+            self.bonus[string] = bonus
+
+    def scores(self, sentences: list[str], width: int) -> np.ndarray:
+        """[B, width, labels] the prior's scores for sentences (one character per token)."""
+        scores = np.zeros((len(sentences), width, self.width), np.float32)
+        for row, text in enumerate(sentences):
+            start = 0
+            while start < len(text):
+                for length in self.lengths.get(text[start], ()):  # longest first
+                    bonus = self.bonus.get(text[start : start + length])
+                    if bonus is not None and len(bonus) != length:  # cut at the end
+                        continue
+                    if bonus is not None:
+                        scores[row, start : start + length] += bonus
+                        start += length
+                        break
+                else:
+                    start += 1
+        return self.weight * scores
+
+    def config(self) -> dict:
+        return {"weight": self.weight, "entities": self.entities,
+                "occurrences": self.occurrences}
 
 
 class EntityHead(nn.Module):
@@ -38,6 +93,7 @@ class EntityHead(nn.Module):
         self.classifier = nn.Linear(hidden_size, len(labels))
         self.crf = CRF(len(labels), batch_first=True)
         self.constraints = allowed_transitions(labels, "BIOES")
+        self.prior: EntityPrior | None = None  # zhnlp tag-lexicon
 
     def config(self) -> dict:
         return {"labels": self.labels}
@@ -57,10 +113,15 @@ class EntityHead(nn.Module):
         return soft_target_loss(outputs["logits"], teacher["logits"], batch.char_mask,
                                 temperature)
 
-    def decode(self, outputs: dict, batch: Batch) -> list[list[tuple[str, int, int]]]:
-        """(label, start, end) character spans per sentence."""
+    def decode(self, outputs: dict, batch: Batch,
+               texts: list[str] | None = None) -> list[list[tuple[str, int, int]]]:
+        """(label, start, end) character spans per sentence; given the sentences' characters
+        (one per token), a head with a prior adds it to the emissions."""
+        emissions = outputs["logits"].float().numpy()
+        if texts is not None and self.prior is not None:
+            emissions = emissions + self.prior.scores(texts, emissions.shape[1])
         paths = viterbi(
-            outputs["logits"].float().numpy(),
+            emissions,
             self.crf.transitions.detach().float().cpu().numpy(),
             batch.char_lengths.numpy(),
             start=self.crf.start_transitions.detach().float().cpu().numpy(),

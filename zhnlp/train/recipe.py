@@ -27,7 +27,7 @@ from zhnlp.lexicon import Lexicon, jieba_words
 from zhnlp.model import MultiTaskModel
 from zhnlp.tokenizer import CharTokenizer
 from zhnlp.train.data import TaskData, collect_labels
-from zhnlp.train.tag_lexicon import tune as tune_tag_priors
+from zhnlp.train.tag_lexicon import tune as tune_priors
 from zhnlp.train.trainer import Schedule, train
 
 SOURCE_KEYS = {"dataset", "task", "standard", "pos_layers", "split", "skip", "limit",
@@ -83,11 +83,12 @@ def sources_from(config: dict) -> tuple[list[TaskData], list[TaskData]]:
     return train_sources, dev_sources
 
 
-def pos_sources(config: dict) -> tuple[list[TaskData], list[TaskData]]:
-    """(train, dev) of the config's POS sources only (what `zhnlp tag-lexicon` reads)."""
-    sources = [entry for entry in config["sources"] if entry["task"] == "pos"]
+def lexicon_sources(config: dict) -> tuple[list[TaskData], list[TaskData]]:
+    """(train, dev) of the config's POS and NER sources only (what `zhnlp tag-lexicon`
+    reads)."""
+    sources = [entry for entry in config["sources"] if entry["task"] in ("pos", "ner")]
     weights = {name: weight for name, weight in config.get("source_weights", {}).items()
-               if name.endswith(":pos")}
+               if name.endswith((":pos", ":ner"))}
     return sources_from({**config, "sources": sources, "source_weights": weights})
 
 
@@ -106,8 +107,10 @@ def new_model(config: dict, labels: dict) -> MultiTaskModel:
                              "labels than this config's training data.")
         for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
             del model.heads[task]
-        if "pos" in model.heads:  # tag priors were tuned for the old weights
+        if "pos" in model.heads:  # priors were tuned for the old weights
             model.heads["pos"].priors = {}
+        if "ner" in model.heads:
+            model.heads["ner"].prior = None
         if model.lexicon is None and config.get("lexicon"):
             model.attach_lexicon(lexicon_from(config))
     else:
@@ -214,8 +217,8 @@ def run(config_path: Path, stages: list[str], threads: int | None = None,
         best = MultiTaskModel.load(student_dir / "best")  # its meta holds its dev scores
         best.meta.update({"name": config["name"], "train_minutes": state.history[-1]["minutes"]})
         metrics = {"dev": best.meta["dev"]}
-        if config.get("tag_lexicon") and "pos" in best.heads:
-            metrics["tag_lexicon"] = tune_tag_priors(best, train_sources, dev_sources)
+        if config.get("tag_lexicon"):
+            metrics["tag_lexicon"] = tune_priors(best, train_sources, dev_sources)
         if "output" in config:
             best.save(config["output"])
             Path(config["output"], "metrics.json").write_text(

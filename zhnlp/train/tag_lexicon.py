@@ -1,12 +1,16 @@
-"""`zhnlp tag-lexicon --model DIR --config configs/<name>.toml`: POS tag priors for a model.
+"""`zhnlp tag-lexicon --model DIR --config configs/<name>.toml`: POS and NER priors from the
+training data, for a trained model.
 
-Counts how often each word of the config's POS training data carried each tag (per tag
-layer), then, on the config's POS dev sets, tries priors of several weights and smoothings
-on top of the model's own tag probabilities and keeps, per layer, the setting best on dev
-(none if no setting beats the model alone). The priors go to DIR/tag_lexicon.json, which
-`MultiTaskModel.load` reads; the dev scores with and without them, computed again through
-`MultiTaskModel.predict` and the POS scorer, go to DIR/metrics.json under "tag_lexicon".
-A recipe with `tag_lexicon = true` does the same for the model it trains.
+POS: counts how often each word of the config's POS training data carried each tag (per
+tag layer), then, on the config's POS dev sets, tries priors of several weights and
+smoothings on top of the model's own tag probabilities and keeps, per layer, the setting
+best on dev. NER: collects the entity strings of the NER training data and how often each
+occurrence of each was an entity of each type, and keeps the prior weight whose decoding
+(`MultiTaskModel.predict`) scores best on the NER dev sets. A prior that does not beat the
+model alone on dev is not kept. The priors go to DIR/tag_lexicon.json, which
+`MultiTaskModel.load` reads; the dev scores with and without them (`evaluate_sources`) go
+to DIR/metrics.json under "tag_lexicon". A recipe with `tag_lexicon = true` does the same
+for the model it trains.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tqdm import tqdm
 
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import MultiTaskModel
+from zhnlp.tasks.ner import EntityPrior
 from zhnlp.tasks.pos import TagPrior
 from zhnlp.train.data import TaskData
 from zhnlp.train.trainer import evaluate_sources
@@ -72,16 +77,73 @@ def hits(scores: torch.Tensor, gold: torch.Tensor) -> int:
     return int((scores.argmax(-1) == gold).sum())
 
 
+def count_entities(sources: list[TaskData]) -> tuple[dict, dict[str, int]]:
+    """(entity string -> type -> count, entity string -> occurrences in the texts) over the
+    NER training sources; strings of two characters or more."""
+    entities: dict[str, Counter] = defaultdict(Counter)
+    texts = []
+    for source in sources:
+        if source.task != "ner":
+            continue
+        for sentence in source.sentences:
+            texts.append(sentence.text)
+            for entity in sentence.entities:
+                if entity.end - entity.start >= 2:
+                    entities[sentence.text[entity.start : entity.end]][entity.label] += 1
+    joined = "\n".join(texts)
+    return ({string: dict(types) for string, types in entities.items()},
+            {string: joined.count(string) for string in entities})
+
+
 def tune(model: MultiTaskModel, train: list[TaskData], dev: list[TaskData]) -> dict:
-    """Set the POS head's priors to the best on dev; returns, per layer, the setting chosen
-    and the dev accuracy (%) with and without it."""
+    """Set the POS and NER priors to the best on dev (for the tasks the model and the
+    sources have); returns the settings chosen and the dev scores with and without them."""
+    dev = [s for s in dev if s.task in ("pos", "ner") and s.task in model.heads]
+    if "pos" in model.heads:
+        model.heads["pos"].priors = {}
+    if "ner" in model.heads:
+        model.heads["ner"].prior = None
+    report = {"dev_without": evaluate_sources(model, dev)}
+    if any(s.task == "pos" for s in dev):
+        report["pos"] = tune_tag_priors(model, train, [s for s in dev if s.task == "pos"])
+    if any(s.task == "ner" for s in dev):
+        report["ner"] = tune_entity_prior(model, train, [s for s in dev if s.task == "ner"])
+    report["dev_with"] = evaluate_sources(model, dev)
+    return report
+
+
+def tune_entity_prior(model: MultiTaskModel, train: list[TaskData],
+                      dev: list[TaskData]) -> dict:
+    """The NER head's entity prior at the weight best on dev (mean F1 of the dev sources),
+    or none; returns the setting chosen."""
+    head = model.heads["ner"]
+    entities, occurrences = count_entities(train)
+    if not entities:
+        return {}
+    prior = EntityPrior(entities, occurrences, head.labels, 1.0)
+    best_score, best_weight = _mean(evaluate_sources(model, dev)), None
+    for weight in WEIGHTS:
+        prior.weight = weight
+        head.prior = prior
+        score = _mean(evaluate_sources(model, dev))
+        if score > best_score:
+            best_score, best_weight = score, weight
+    prior.weight = best_weight
+    head.prior = prior if best_weight is not None else None
+    return {} if best_weight is None else {"weight": best_weight, "entities": len(entities)}
+
+
+def _mean(scores: dict[str, float]) -> float:
+    return sum(scores.values()) / len(scores)
+
+
+def tune_tag_priors(model: MultiTaskModel, train: list[TaskData], dev: list[TaskData]) -> dict:
+    """The POS head's priors, per tag layer, at the setting best on dev (or none); returns
+    the settings chosen."""
     head = model.heads["pos"]
-    head.priors = {}
     counts = count_tags(train)
-    dev_sources = [s for s in dev if s.task == "pos"]
-    before = evaluate_sources(model, dev_sources)
     chosen = {}
-    for source in dev_sources:
+    for source in dev:
         for layer in source.pos_layers:
             if layer not in counts or layer not in head.labels:
                 continue
@@ -99,21 +161,18 @@ def tune(model: MultiTaskModel, train: list[TaskData], dev: list[TaskData]) -> d
                                               best[2])
                 chosen[layer] = {"weight": best[1], "smoothing": best[2],
                                  "words": len(counts[layer]), "dev_source": source.name}
-    after = evaluate_sources(model, dev_sources)
-    return {"layers": chosen, "dev_without": before, "dev_with": after}
+    return chosen
 
 
 def main(args: argparse.Namespace) -> int:
-    from zhnlp.train.recipe import pos_sources, read_config  # recipe imports this module
+    from zhnlp.train.recipe import lexicon_sources, read_config  # recipe imports this module
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     model = MultiTaskModel.load(args.model)
-    if "pos" not in model.heads:
-        print(f"{args.model} has no POS head: nothing to do.")
-        return 1
-    train, dev = pos_sources(read_config(Path(args.config)))
-    if not train:
-        raise ZhnlpError(f"{args.config} has no POS sources to count tags in.")
+    train, dev = lexicon_sources(read_config(Path(args.config)))
+    if not {s.task for s in train} & {"pos", "ner"} & set(model.heads):
+        raise ZhnlpError(f"{args.config} has no POS or NER sources for the tasks of "
+                         f"{args.model} ({', '.join(model.heads)}).")
     report = tune(model, train, dev)
     model.save_tag_lexicon(args.model)
     metrics_path = Path(args.model, "metrics.json")
@@ -123,7 +182,10 @@ def main(args: argparse.Namespace) -> int:
     metrics_path.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     for name, score in report["dev_without"].items():
         print(f"{name} dev: {score:.2f} without priors, {report['dev_with'][name]:.2f} with")
-    for layer, setting in report["layers"].items():
-        print(f"  {layer}: weight {setting['weight']}, smoothing {setting['smoothing']}, "
+    for layer, setting in report.get("pos", {}).items():
+        print(f"  pos {layer}: weight {setting['weight']}, smoothing {setting['smoothing']}, "
               f"{setting['words']} words")
+    if report.get("ner"):
+        print(f"  ner: weight {report['ner']['weight']}, {report['ner']['entities']} entity "
+              "strings")
     return 0
