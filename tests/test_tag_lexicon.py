@@ -35,6 +35,10 @@ def test_counts_come_from_every_pos_layer_of_the_training_sources():
     counts = count_tags([source, TaskData("x", "cws", "ctb", sentences=[sentence])])
     assert counts == {"upos": {"他": {"PRON": 2}, "说": {"VERB": 1}},
                       "pku": {"他": {"PN": 2}, "说": {"VV": 1}}}
+    traditional = Sentence(text="他說", words=["他", "說"], upos=["PRON", "VERB"],
+                           xpos=["PN", "VV"])  # counted under the forms decoding looks up
+    source.sentences = [traditional]
+    assert count_tags([source])["upos"] == {"他": {"PRON": 1}, "说": {"VERB": 1}}
 
 
 def test_a_strong_prior_decides_the_tag_and_travels_with_the_saved_model(tmp_path):
@@ -46,6 +50,8 @@ def test_a_strong_prior_decides_the_tag_and_travels_with_the_saved_model(tmp_pat
                                   weight=100.0, smoothing=0.01)
     analysis = model.predict([text], ["pos"], words=[words])[0]
     assert analysis.pos["pku"] == ["v"] * len(words)
+    traditional = model.predict(["他叫湯姆去拿外衣。"], ["pos"], words=[words])[0]
+    assert traditional.pos["pku"] == ["v"] * len(words)  # looked up as 汤姆
     model.save(tmp_path)
     loaded = MultiTaskModel.load(tmp_path)
     assert set(loaded.heads["pos"].priors) == {"pku"}
@@ -96,6 +102,7 @@ def test_a_strong_entity_prior_decides_and_travels_with_the_saved_model(tmp_path
     head.prior = EntityPrior({"汤姆": {"PER": 4}}, {"汤姆": 4}, head.labels, weight=100.0)
     entities = model.predict([text], ["ner"])[0].entities  # an untrained model: others too
     assert ("PER", 2, 4) in entities
+    assert ("PER", 2, 4) in model.predict(["他叫湯姆去拿外衣。"], ["ner"])[0].entities
     model.save(tmp_path)
     loaded = MultiTaskModel.load(tmp_path)
     assert loaded.heads["ner"].prior.entities == {"汤姆": {"PER": 4}}

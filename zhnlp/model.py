@@ -26,7 +26,7 @@ from zhnlp.tasks.dep import ParsingHead
 from zhnlp.tasks.ner import EntityHead, EntityPrior
 from zhnlp.tasks.pos import TaggingHead, TagPrior
 from zhnlp.tasks.srl import RoleHead
-from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding
+from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding, lookup_text
 
 HEADS = {head.task: head for head in (SegmentationHead, TaggingHead, EntityHead, ParsingHead,
                                       RoleHead)}
@@ -286,8 +286,8 @@ class MultiTaskModel(nn.Module):
             for task in word_tasks:
                 if task == "pos":  # the tag priors look the words up
                     decoded = self.heads[task].decode(outputs(task), batch, [
-                        [text[start:end] for start, end in spans]
-                        for text, spans in zip(texts, words)])
+                        [forms[start:end] for start, end in spans]
+                        for forms, spans in zip(map(lookup_text, texts), words)])
                 else:
                     decoded = self.heads[task].decode(outputs(task), batch)
                 for analysis, result in zip(analyses, decoded):
@@ -299,8 +299,8 @@ class MultiTaskModel(nn.Module):
                         analysis.predicates = result
         if "ner" in tasks:  # the entity prior matches the characters
             spans = self.heads["ner"].decode(outputs("ner"), batch, [
-                "".join(text[start:end] for start, end in encoding.offsets[1:-1])
-                for text, encoding in zip(texts, encodings)])
+                "".join(forms[start:end] for start, end in encoding.offsets[1:-1])
+                for forms, encoding in zip(map(lookup_text, texts), encodings)])
             for analysis, encoding, sentence_spans in zip(analyses, encodings, spans):
                 analysis.entities = [(label, *token_span_to_chars(encoding, start, end))
                                      for label, start, end in sentence_spans]

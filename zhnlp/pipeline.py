@@ -43,7 +43,7 @@ from zhnlp.document import (
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import Analysis, MultiTaskModel
 from zhnlp.text import split_long, split_sentences
-from zhnlp.tokenizer import is_dropped, lookup_form
+from zhnlp.tokenizer import is_dropped, lookup_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "zhnlp-base"
@@ -156,7 +156,7 @@ class Pipeline:
             if any(is_dropped(char) for char in word):
                 raise ZhnlpError(f"the user word {word!r} holds whitespace or invisible "
                                  "characters; give words without them.")
-            self.user_words.add(_lookup(word))
+            self.user_words.add(lookup_text(word))
         self._user_lengths = sorted({len(word) for word in self.user_words}, reverse=True)
 
     def clear_words(self) -> None:
@@ -167,7 +167,7 @@ class Pipeline:
         """Forward maximum matching of the user dictionary over text."""
         if not self.user_words:
             return []
-        form = _lookup(text)
+        form = lookup_text(text)
         matches, i, n = [], 0, len(form)
         words, lengths = self.user_words, self._user_lengths
         while i < n:
@@ -348,11 +348,6 @@ class Pipeline:
                  for token, role in ((sentence.tokens[base + a], role)
                                      for a, role in arguments)]))
         return piece_root
-
-
-def _lookup(text: str) -> str:
-    """The form the model reads: normalised and lowercased, one character per character."""
-    return "".join(map(lookup_form, text))
 
 
 def _readable(text: str, start: int, end: int) -> bool:

@@ -84,6 +84,12 @@ def lookup_form(char: str) -> str:
     return lower if len(lower) == 1 else char
 
 
+def lookup_text(text: str) -> str:
+    """The form the model reads: each character's lookup form (same length as text), so
+    traditional, full-width and upper-case variants of a word look the same."""
+    return "".join(map(lookup_form, text))
+
+
 @dataclass
 class Encoding:
     ids: list[int]

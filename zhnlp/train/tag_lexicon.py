@@ -27,6 +27,7 @@ from zhnlp.errors import ZhnlpError
 from zhnlp.model import MultiTaskModel
 from zhnlp.tasks.ner import EntityPrior
 from zhnlp.tasks.pos import TagPrior
+from zhnlp.tokenizer import lookup_text
 from zhnlp.train.data import TaskData
 from zhnlp.train.trainer import evaluate_sources
 
@@ -35,7 +36,8 @@ SMOOTHINGS = (0.01, 0.1, 1.0)
 
 
 def count_tags(sources: list[TaskData]) -> dict[str, dict[str, dict[str, int]]]:
-    """layer -> word -> tag -> count over the POS training sources."""
+    """layer -> word -> tag -> count over the POS training sources; words in their lookup
+    forms (`lookup_text`: what decoding looks up)."""
     counts: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     for source in sources:
         if source.task != "pos":
@@ -43,7 +45,7 @@ def count_tags(sources: list[TaskData]) -> dict[str, dict[str, dict[str, int]]]:
         for layer, field_name in source.pos_layers.items():
             for sentence in source.sentences:
                 for word, tag in zip(sentence.words, getattr(sentence, field_name)):
-                    counts[layer][word][tag] += 1
+                    counts[layer][lookup_text(word)][tag] += 1
     return {layer: {word: dict(tags) for word, tags in words.items()}
             for layer, words in counts.items()}
 
@@ -79,17 +81,18 @@ def hits(scores: torch.Tensor, gold: torch.Tensor) -> int:
 
 def count_entities(sources: list[TaskData]) -> tuple[dict, dict[str, int]]:
     """(entity string -> type -> count, entity string -> occurrences in the texts) over the
-    NER training sources; strings of two characters or more."""
+    NER training sources; strings of two characters or more, in their lookup forms."""
     entities: dict[str, Counter] = defaultdict(Counter)
     texts = []
     for source in sources:
         if source.task != "ner":
             continue
         for sentence in source.sentences:
-            texts.append(sentence.text)
+            text = lookup_text(sentence.text)
+            texts.append(text)
             for entity in sentence.entities:
                 if entity.end - entity.start >= 2:
-                    entities[sentence.text[entity.start : entity.end]][entity.label] += 1
+                    entities[text[entity.start : entity.end]][entity.label] += 1
     joined = "\n".join(texts)
     return ({string: dict(types) for string, types in entities.items()},
             {string: joined.count(string) for string in entities})
