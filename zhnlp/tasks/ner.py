@@ -68,9 +68,7 @@ class EntityPrior:
             while start < len(text):
                 for length in self.lengths.get(text[start], ()):  # longest first
                     bonus = self.bonus.get(text[start : start + length])
-                    if bonus is not None and len(bonus) != length:  # cut at the end
-                        continue
-                    if bonus is not None:
+                    if bonus is not None and len(bonus) == length:  # not a slice cut short
                         scores[row, start : start + length] += bonus
                         start += length
                         break

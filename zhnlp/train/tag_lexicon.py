@@ -53,8 +53,8 @@ def count_tags(sources: list[TaskData]) -> dict[str, dict[str, dict[str, int]]]:
 @torch.inference_mode()
 def dev_log_probs(model: MultiTaskModel, source: TaskData, layer: str,
                   batch_size: int = 64) -> tuple[torch.Tensor, list[str], torch.Tensor]:
-    """The model's tag log-probabilities for every dev word (gold words), the words, and
-    the gold tag ids (-1 for tags the model does not know)."""
+    """The model's tag log-probabilities for every dev word (gold words), the words (lookup
+    forms), and the gold tag ids (-1 for tags the model does not know)."""
     head = model.heads["pos"]
     index = {tag: i for i, tag in enumerate(head.labels[layer])}
     field_name = source.pos_layers[layer]
@@ -68,7 +68,7 @@ def dev_log_probs(model: MultiTaskModel, source: TaskData, layer: str,
         outputs = head(model.encode(batch), batch)[layer].float().log_softmax(-1).cpu()
         for row, sentence in enumerate(chunk):
             scores.append(outputs[row, : len(sentence.words)])
-            words += sentence.words
+            words += map(lookup_text, sentence.words)  # as decoding looks them up
             gold += [index.get(tag, -1) for tag in getattr(sentence, field_name)]
     return torch.cat(scores), words, torch.tensor(gold)
 
