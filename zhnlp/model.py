@@ -26,7 +26,7 @@ from zhnlp.tasks.dep import ParsingHead
 from zhnlp.tasks.ner import EntityHead, EntityPrior
 from zhnlp.tasks.pos import TaggingHead, TagPrior
 from zhnlp.tasks.srl import RoleHead
-from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding, lookup_text
+from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding, lookup_form
 
 HEADS = {head.task: head for head in (SegmentationHead, TaggingHead, EntityHead, ParsingHead,
                                       RoleHead)}
@@ -189,6 +189,13 @@ class MultiTaskModel(nn.Module):
                 (directory / TAG_LEXICON_FILE).read_text(encoding="utf-8")))
         return model.eval()
 
+    def clear_priors(self) -> None:
+        """Drop the POS and NER priors (they were tuned for other weights)."""
+        if "pos" in self.heads:
+            self.heads["pos"].priors = {}
+        if "ner" in self.heads:
+            self.heads["ner"].prior = None
+
     def attach_tag_lexicon(self, lexicon: dict) -> None:
         """The priors of a tag_lexicon.json record, on the heads that have those tasks."""
         if "pos" in self.heads:
@@ -262,6 +269,7 @@ class MultiTaskModel(nn.Module):
                              "first (the Pipeline does).")
         device = self.device
         batch = self.make_batch(encodings, standard)
+        batch.forms = [token_forms(text, encoding) for text, encoding in zip(texts, encodings)]
         on_device = batch.to(device)  # moved again once the words are attached
         hidden = self.encode(on_device)
 
@@ -284,12 +292,7 @@ class MultiTaskModel(nn.Module):
             attach_words(batch, encodings, words)
             on_device = batch.to(device)
             for task in word_tasks:
-                if task == "pos":  # the tag priors look the words up
-                    decoded = self.heads[task].decode(outputs(task), batch, [
-                        [forms[start:end] for start, end in spans]
-                        for forms, spans in zip(map(lookup_text, texts), words)])
-                else:
-                    decoded = self.heads[task].decode(outputs(task), batch)
+                decoded = self.heads[task].decode(outputs(task), batch)
                 for analysis, result in zip(analyses, decoded):
                     if task == "pos":
                         analysis.pos = result
@@ -297,14 +300,17 @@ class MultiTaskModel(nn.Module):
                         analysis.heads, analysis.deprels = result
                     else:
                         analysis.predicates = result
-        if "ner" in tasks:  # the entity prior matches the characters
-            spans = self.heads["ner"].decode(outputs("ner"), batch, [
-                "".join(forms[start:end] for start, end in encoding.offsets[1:-1])
-                for forms, encoding in zip(map(lookup_text, texts), encodings)])
+        if "ner" in tasks:
+            spans = self.heads["ner"].decode(outputs("ner"), batch)
             for analysis, encoding, sentence_spans in zip(analyses, encodings, spans):
                 analysis.entities = [(label, *token_span_to_chars(encoding, start, end))
                                      for label, start, end in sentence_spans]
         return analyses
+
+
+def token_forms(text: str, encoding: Encoding) -> str:
+    """The lookup form of each character token of text (`Batch.forms`)."""
+    return "".join(lookup_form(text[start]) for start, _ in encoding.offsets[1:-1])
 
 
 def attach_words(batch: Batch, encodings: list[Encoding], word_spans: list[list[Span]]) -> None:

@@ -25,6 +25,9 @@ class Batch:
     word_lengths: torch.Tensor | None = None  # [B]
     lexicon_features: torch.Tensor | None = None  # [B, T, F] (models with a lexicon)
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    # Per sentence, the lookup form of each character token (one character per token): what
+    # the decoding priors (POS, NER) match. Set by MultiTaskModel.predict.
+    forms: list[str] | None = None
 
     def to(self, device: torch.device) -> Batch:
         """This batch with every tensor on `device` (itself when they already are)."""
@@ -34,7 +37,7 @@ class Batch:
         return Batch(move(self.input_ids), move(self.attention_mask), move(self.char_lengths),
                      move(self.word_spans), move(self.word_lengths),
                      move(self.lexicon_features),
-                     {name: move(t) for name, t in self.targets.items()})
+                     {name: move(t) for name, t in self.targets.items()}, self.forms)
 
     @property
     def char_mask(self) -> torch.Tensor:

@@ -111,13 +111,12 @@ class EntityHead(nn.Module):
         return soft_target_loss(outputs["logits"], teacher["logits"], batch.char_mask,
                                 temperature)
 
-    def decode(self, outputs: dict, batch: Batch,
-               texts: list[str] | None = None) -> list[list[tuple[str, int, int]]]:
-        """(label, start, end) character spans per sentence; given the sentences' characters
-        (one per token), a head with a prior adds it to the emissions."""
+    def decode(self, outputs: dict, batch: Batch) -> list[list[tuple[str, int, int]]]:
+        """(label, start, end) character spans per sentence; a head with a prior adds it to
+        the emissions (when the batch has its `forms`)."""
         emissions = outputs["logits"].float().numpy()
-        if texts is not None and self.prior is not None:
-            emissions = emissions + self.prior.scores(texts, emissions.shape[1])
+        if self.prior is not None and batch.forms is not None:
+            emissions = emissions + self.prior.scores(batch.forms, emissions.shape[1])
         paths = viterbi(
             emissions,
             self.crf.transitions.detach().float().cpu().numpy(),

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zhnlp.tasks.common import Batch, soft_target_loss, word_states
+from zhnlp.tasks.common import CHAR_OFFSET, Batch, soft_target_loss, word_states
 
 
 class TagPrior:
@@ -75,10 +75,15 @@ class TaggingHead(nn.Module):
         return sum(soft_target_loss(outputs[layer], teacher[layer], batch.word_mask, temperature)
                    for layer in teacher)
 
-    def decode(self, outputs: dict, batch: Batch,
-               words: list[list[str]] | None = None) -> list[dict[str, list[str]]]:
-        """Per sentence, the tags of each layer; given the words' strings, layers with a
-        prior add it to the classifier's log-probabilities."""
+    def decode(self, outputs: dict, batch: Batch) -> list[dict[str, list[str]]]:
+        """Per sentence, the tags of each layer; layers with a prior add it to the
+        classifier's log-probabilities (when the batch has its `forms`)."""
+        words = None
+        if self.priors and batch.forms is not None:
+            words = [[forms[start - CHAR_OFFSET : end - CHAR_OFFSET]
+                      for start, end in spans[: int(n)]]
+                     for forms, spans, n in zip(batch.forms, batch.word_spans.tolist(),
+                                                batch.word_lengths)]
         best = {}
         for layer in self.labels:
             scores = outputs[layer]

@@ -107,10 +107,7 @@ def new_model(config: dict, labels: dict) -> MultiTaskModel:
                              "labels than this config's training data.")
         for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
             del model.heads[task]
-        if "pos" in model.heads:  # priors were tuned for the old weights
-            model.heads["pos"].priors = {}
-        if "ner" in model.heads:
-            model.heads["ner"].prior = None
+        model.clear_priors()  # tuned for the old weights
         if model.lexicon is None and config.get("lexicon"):
             model.attach_lexicon(lexicon_from(config))
     else:

@@ -102,10 +102,7 @@ def tune(model: MultiTaskModel, train: list[TaskData], dev: list[TaskData]) -> d
     """Set the POS and NER priors to the best on dev (for the tasks the model and the
     sources have); returns the settings chosen and the dev scores with and without them."""
     dev = [s for s in dev if s.task in ("pos", "ner") and s.task in model.heads]
-    if "pos" in model.heads:
-        model.heads["pos"].priors = {}
-    if "ner" in model.heads:
-        model.heads["ner"].prior = None
+    model.clear_priors()
     report = {"dev_without": evaluate_sources(model, dev)}
     if any(s.task == "pos" for s in dev):
         report["pos"] = tune_tag_priors(model, train, [s for s in dev if s.task == "pos"])
