@@ -61,17 +61,15 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
     limits = Limits(max_body_bytes, max_texts, max_chars)  # raises ZhnlpError if bad
     if sum(given is not None for given in (model_path, pipeline, analyser)) > 1:
         raise ZhnlpError("give create_app one of model_path, pipeline or analyser.")
-    if analyser is not None:
-        summary = replace(analyser.summary, name=model_name or analyser.summary.name)
-    else:
+    if analyser is None:
+        directory_name = None
         if pipeline is None:
             from zhnlp.pipeline import DEFAULT_MODEL_DIR, load
 
             pipeline = load(model_path, threads=threads, batch_size=batch_size)
-            model_dir = Path(model_path) if model_path is not None else DEFAULT_MODEL_DIR
-            model_name = model_name or pipeline.model.meta.get("name") or model_dir.resolve().name
-        analyser = Batcher(pipeline)
-        summary = summarize(pipeline, model_name)
+            directory_name = Path(model_path or DEFAULT_MODEL_DIR).resolve().name
+        analyser = Batcher(pipeline, summary=summarize(pipeline, directory_name))
+    summary = replace(analyser.summary, name=model_name or analyser.summary.name)
     model_name = summary.name
 
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")

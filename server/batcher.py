@@ -86,11 +86,13 @@ class _Entry:
 
 
 class Batcher:
-    """The Pipeline in this process, behind a lock; HTTP threads call `process`."""
+    """The Pipeline in this process, behind a lock; HTTP threads call `process`. `summary`
+    (a `ModelSummary`) is what the app checks requests against, as with `ModelProcess`."""
 
-    def __init__(self, pipeline, max_batch: int = 64) -> None:
+    def __init__(self, pipeline, max_batch: int = 64, summary=None) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
+        self.summary = summary
         self._model = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Entry] = []

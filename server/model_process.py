@@ -44,8 +44,9 @@ class _Reply:
 
 class ModelProcess:
     """`options` are `zhnlp.serve.build_pipeline`'s keyword arguments plus `name`, the
-    model name /v1/info shows when the model has none of its own. Starting blocks until the
-    model is loaded and raises ZhnlpError with the child's message if it cannot be."""
+    model name /v1/info shows when the model has none of its own (`summarize`). Starting
+    blocks until the model is loaded and raises ZhnlpError with the child's message if it
+    cannot be."""
 
     def __init__(self, options: dict, max_batch: int = 64) -> None:
         self.options, self.max_batch = dict(options), max_batch
@@ -172,7 +173,7 @@ def child_main(connection, options: dict, max_batch: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the HTTP process; we follow
     try:
         pipeline = build_pipeline(**options)
-        connection.send(("ready", summarize(pipeline, pipeline.model.meta.get("name") or name)))
+        connection.send(("ready", summarize(pipeline, name)))
     except Exception as error:
         connection.send(("failed", str(error) if isinstance(error, ZhnlpError) else
                          f"the model process failed to start: {type(error).__name__}: {error}"))

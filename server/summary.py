@@ -27,8 +27,9 @@ class ModelSummary:
         return resolve_tasks(self.tasks, tasks, pretokenized)
 
 
-def summarize(pipeline, name: str | None = None) -> ModelSummary:
-    """The summary of a loaded `Pipeline`; `name` defaults to the model's own."""
+def summarize(pipeline, default_name: str | None = None) -> ModelSummary:
+    """The summary of a loaded `Pipeline`, named after its model (its training config's
+    name), else `default_name` (e.g. its directory), else "zhnlp"."""
     heads = pipeline.model.heads
     labels: dict[str, object] = {}
     if "pos" in heads:
@@ -40,7 +41,7 @@ def summarize(pipeline, name: str | None = None) -> ModelSummary:
         labels["dep"] = list(heads["dep"].labels)
     if "srl" in heads:
         labels["srl"] = list(heads["srl"].labels[1:])  # [0] is "no role"
-    return ModelSummary(name=name or pipeline.model.meta.get("name") or "zhnlp",
+    return ModelSummary(name=pipeline.model.meta.get("name") or default_name or "zhnlp",
                         tasks=pipeline.tasks, standards=pipeline.standards,
                         default_standard=pipeline.model.default_standard, labels=labels,
                         max_chars=pipeline.max_chars)
