@@ -30,9 +30,10 @@ def job_key(job: AnnotateJob) -> tuple:
             job.words is not None)
 
 
-def take(queue: list, max_batch: int, job_of: Callable = lambda item: item) -> list:
-    """Remove from `queue` and return its first item and every later one whose job has the
-    same options, up to max_batch texts in all (the first is taken whatever its size)."""
+def take(queue: list, max_batch: int, job_of: Callable) -> list:
+    """Remove from `queue` and return its first item and every later one whose job
+    (`job_of(item)`) has the same options, up to max_batch texts in all (the first is taken
+    whatever its size)."""
     first = job_of(queue[0])
     key, size = job_key(first), len(first.texts)
     batch, rest = [queue[0]], []

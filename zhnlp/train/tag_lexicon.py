@@ -106,22 +106,25 @@ def tune(model: MultiTaskModel, train: list[TaskData], dev: list[TaskData]) -> d
     report = {"dev_without": evaluate_sources(model, dev)}
     if any(s.task == "pos" for s in dev):
         report["pos"] = tune_tag_priors(model, train, [s for s in dev if s.task == "pos"])
-    if any(s.task == "ner" for s in dev):
-        report["ner"] = tune_entity_prior(model, train, [s for s in dev if s.task == "ner"])
+    ner_dev = [s for s in dev if s.task == "ner"]
+    if ner_dev:
+        report["ner"] = tune_entity_prior(
+            model, train, ner_dev, _mean({s.name: report["dev_without"][s.name]
+                                          for s in ner_dev}))
     report["dev_with"] = evaluate_sources(model, dev)
     return report
 
 
-def tune_entity_prior(model: MultiTaskModel, train: list[TaskData],
-                      dev: list[TaskData]) -> dict:
-    """The NER head's entity prior at the weight best on dev (mean F1 of the dev sources),
-    or none; returns the setting chosen."""
+def tune_entity_prior(model: MultiTaskModel, train: list[TaskData], dev: list[TaskData],
+                      without: float) -> dict:
+    """The NER head's entity prior at the weight best on dev (mean F1 of the dev sources;
+    `without`: the model's own), or none; returns the setting chosen."""
     head = model.heads["ner"]
     entities, occurrences = count_entities(train)
     if not entities:
         return {}
     prior = EntityPrior(entities, occurrences, head.labels, 1.0)
-    best_score, best_weight = _mean(evaluate_sources(model, dev)), None
+    best_score, best_weight = without, None
     for weight in WEIGHTS:
         prior.weight = weight
         head.prior = prior
