@@ -72,6 +72,9 @@ class TrainConfig:
     threads: int = 1
     bf16: bool = False  # CPU autocast to bfloat16
     seed: int = 13
+    # An exported MacBERT encoder (BertForMaskedLM directory, same vocabulary) to start from
+    # instead of random weights; a run that has a checkpoint resumes from it instead.
+    init_from: str = ""
 
 
 @dataclass
@@ -96,7 +99,7 @@ def _build(cls, values: dict, where: str):
     return cls(**values)
 
 
-def _path(value: str) -> Path:
+def project_path(value: str) -> Path:
     path = Path(value)
     return path if path.is_absolute() else PROJECT_ROOT / path
 
@@ -111,8 +114,8 @@ def load_config(path: str | Path) -> PretrainConfig:
     name = raw.get("name", path.stem)
     return PretrainConfig(
         name=name,
-        run_dir=_path(raw.get("run_dir", f"runs/{name}")),
-        cache_dir=_path(raw.get("cache_dir", "runs/cache")),
+        run_dir=project_path(raw.get("run_dir", f"runs/{name}")),
+        cache_dir=project_path(raw.get("cache_dir", "runs/cache")),
         data=_build(DataConfig, raw.get("data", {}), "data"),
         model=_build(ModelConfig, raw.get("model", {}), "model"),
         train=_build(TrainConfig, raw.get("train", {}), "train"),

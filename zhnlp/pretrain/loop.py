@@ -28,7 +28,10 @@ from tqdm import tqdm
 
 from zhnlp.checkpoint import load_checkpoint, save_checkpoint
 from zhnlp.encoder import bert_config
-from zhnlp.pretrain.config import PretrainConfig, TrainConfig, load_config
+from safetensors.torch import load_file
+
+from zhnlp.errors import ZhnlpError
+from zhnlp.pretrain.config import PretrainConfig, TrainConfig, load_config, project_path
 from zhnlp.pretrain.data import SIMILAR_FILE, PreparedSplit, collate, make_example, prepare
 from zhnlp.pretrain.masking import WordTable
 from zhnlp.pretrain.objectives import build_pretrainer
@@ -154,6 +157,27 @@ def build_model(config: PretrainConfig, tokenizer: CharTokenizer) -> torch.nn.Mo
     )
 
 
+def init_weights(model: torch.nn.Module, tokenizer: CharTokenizer, source: Path) -> None:
+    """Start a MacBERT run from an exported encoder (its MLM head too; the SOP head, which
+    is not exported, starts fresh). The vocabularies must be the same list of characters."""
+    vocab = source / "vocab.txt"
+    if not (source / "model.safetensors").exists() or not vocab.exists():
+        raise ZhnlpError(f"init_from {source} holds no exported encoder (model.safetensors, "
+                         "vocab.txt); export one with zhnlp pretrain first.")
+    if vocab.read_text(encoding="utf-8").splitlines() != tokenizer.vocab:
+        raise ZhnlpError(f"init_from {source} has another vocabulary than the prepared data; "
+                         "use the same [data] settings as the run that made it.")
+    if not hasattr(model, "mlm"):
+        raise ZhnlpError("init_from works with objective = \"macbert\" only.")
+    weights = load_file(source / "model.safetensors")
+    missing, unexpected = model.mlm.load_state_dict(weights, strict=False)
+    # tied decoder weights and position ids may be absent from the file; nothing else may
+    missing = [k for k in missing if not k.endswith(("decoder.weight", "position_ids"))]
+    if missing or unexpected:
+        raise ZhnlpError(f"init_from {source} does not match the [model] settings "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+
+
 def train(config: PretrainConfig) -> dict:
     """Train (resuming from run_dir/checkpoint when present); returns the last log record."""
     tc = config.train
@@ -173,6 +197,9 @@ def train(config: PretrainConfig) -> dict:
     if (checkpoint / "trainer.json").exists():
         state = load_checkpoint(checkpoint, model, optimizer)
         log.info("resumed from %s at step %d", checkpoint, state["step"])
+    elif tc.init_from:
+        init_weights(model, tokenizer, project_path(tc.init_from))
+        log.info("initialised from %s", tc.init_from)
     params = sum(p.numel() for p in model.parameters())
     log.info("model: %s, %.2fM parameters (training)", tc.objective, params / 1e6)
 
