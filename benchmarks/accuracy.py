@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from zhnlp.corpora import file_sha256, get_dataset  # noqa: E402
 from zhnlp.evaluate import predict_split, score  # noqa: E402
-from zhnlp.model import TAG_LEXICON_FILE  # noqa: E402
+from zhnlp.model import PRIORS_FILE  # noqa: E402
 from zhnlp.pipeline import Pipeline, load  # noqa: E402
 
 CACHE = ROOT / "runs" / "accuracy"
@@ -108,7 +108,7 @@ def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
         return None
     mode = "gold" if column.gold_words else "raw"
     key = model_key(model_dir, int8)
-    priors = Path(model_dir, TAG_LEXICON_FILE)
+    priors = Path(model_dir, PRIORS_FILE)
     if column.task in ("pos", "ner") and priors.exists():  # they change only these
         key += "-priors" + file_sha256(priors)[:8]
     path = CACHE / key / f"{column.dataset}.{column.task}.{mode}.json"
@@ -189,8 +189,8 @@ def main() -> int:
         "People's Daily PKU tags on the pd1998 test split). NER: exact-span F1. DEP: UD "
         "1.4 simplified test, gold words, and from raw text (CoNLL-2018 aligned F1). SRL: "
         "Universal Propositions test, labelled argument F1 on gold words. — = the model has "
-        "no such task or input. A model with tag_lexicon.json decodes POS and NER with its "
-        "priors from the training data (`zhnlp tag-lexicon`). LTP: legacy perceptron "
+        "no such task or input. A model with priors.json decodes POS and NER with its "
+        "priors from the training data (`zhnlp tune-priors`). LTP: legacy perceptron "
         "trained here on the same train splits (CTB6 column: ltp-ctb6; PKU/MSR/POS: ltp-pd; "
         "NER: ltp-msra).",
         "",

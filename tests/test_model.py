@@ -18,10 +18,12 @@ def test_predict_gives_well_formed_analyses():
     assert covered == text.replace(" ", "")
     assert all(e > s for s, e in analysis.words)
     n = len(analysis.words)
-    assert len(analysis.heads) == n and sorted(analysis.heads).count(0) == 1
-    assert set(analysis.pos) == {"upos", "xpos", "pku"} and len(analysis.pos["upos"]) == n
-    assert all(0 <= s < e <= len(text) for _, s, e in analysis.entities)
-    assert all(0 <= p < n for p, _ in analysis.predicates)
+    heads, relations = analysis.results["dep"]
+    assert len(heads) == len(relations) == n and sorted(heads).count(0) == 1
+    tags = analysis.results["pos"]
+    assert set(tags) == {"upos", "xpos", "pku"} and len(tags["upos"]) == n
+    assert all(0 <= s < e <= len(text) for _, s, e in analysis.results["ner"])
+    assert all(0 <= p < n for p, _ in analysis.results["srl"])
 
 
 def test_user_words_are_kept_whole():
@@ -36,7 +38,7 @@ def test_pretokenized_words_skip_segmentation():
     model = build_tiny_model()
     words = [[(0, 1), (1, 2), (2, 4)]]
     (analysis,) = model.predict(["他叫汤姆"], ["pos", "dep"], words=words)
-    assert analysis.words == words[0] and len(analysis.heads) == 3
+    assert analysis.words == words[0] and len(analysis.results["dep"][0]) == 3
 
 
 def test_save_load_round_trip(tiny_model_dir):

@@ -1,5 +1,6 @@
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,14 @@ from zhnlp.corpora import (
     read_propositions,
     read_segmented,
 )
+from zhnlp.train.config import (
+    Schedule,
+    TrainingConfig,
+    check_trainable,
+    load_training_config,
+)
 from zhnlp.train.data import TaskData, batches, collect_labels, cut_sentence, make_training_batch
-from zhnlp.train.trainer import Schedule, evaluate_sources, train
+from zhnlp.train.trainer import evaluate_sources, train
 
 
 def sample_sources() -> list[TaskData]:
@@ -174,14 +181,36 @@ def test_every_head_trains_under_bf16_autocast():
         assert torch.isfinite(loss), source.task
 
 
-def test_a_config_extends_another_and_overrides_its_keys(tmp_path):
-    from zhnlp.train.recipe import read_config
+def test_a_config_is_typed_and_every_unknown_key_is_an_error_naming_file_and_key(tmp_path):
+    from zhnlp.errors import ZhnlpError
 
-    (tmp_path / "base.toml").write_text('name = "base"\ndistill = true\n[schedule]\nepochs = 2\n')
-    (tmp_path / "variant.toml").write_text('extends = "base.toml"\nname = "variant"\n'
-                                           'distill = false\n')
-    config = read_config(tmp_path / "variant.toml")
-    assert config == {"name": "variant", "distill": False, "schedule": {"epochs": 2}}
+    path = tmp_path / "cfg.toml"
+    source = '[[sources]]\ndataset = "ctb6"\ntask = "cws"\nstandard = "ctb"\n'
+    path.write_text('encoder = "enc"\nstandards = ["ctb"]\n[schedule]\nepochs = 2\n' + source
+                    + 'dev = false\n')
+    config = load_training_config(path)
+    assert config.name == "cfg" and config.schedule.epochs == 2 and config.distill
+    assert config.sources[0].dev is None and config.sources[0].split == "train"
+    for text, key in [('encoder = "e"\nstandards = ["ctb"]\nepoch = 2\n' + source, "epoch"),
+                      ('encoder = "e"\nstandards = ["ctb"]\n[schedule]\nlr = 1\n' + source,
+                       "lr"),
+                      ('encoder = "e"\nstandards = ["ctb"]\n' + source + 'limt = 3\n', "limt"),
+                      ('encoder = "e"\nstandards = ["ctb"]\nextends = "x.toml"\n' + source,
+                       "extends")]:
+        path.write_text(text)
+        with pytest.raises(ZhnlpError, match=f"cfg.toml: unknown key '{key}'"):
+            load_training_config(path)
+    path.write_text('standards = ["ctb"]\n' + source)
+    with pytest.raises(ZhnlpError, match="give `encoder`"):
+        check_trainable(load_training_config(path))
+
+
+def test_every_shipped_config_loads_and_none_writes_into_models(tmp_path):
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    for path in configs.glob("*.toml"):
+        if not path.name.startswith("pretrain"):
+            config = load_training_config(path)
+            assert not (config.output or "").startswith("models/"), path.name
 
 
 def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
@@ -191,11 +220,12 @@ def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
     labels = collect_labels(sample_sources())
     trained = build_tiny_model(seed=4, labels=labels)
     trained.save(tmp_path / "trained")
-    model = new_model({"init_from": str(tmp_path / "trained")}, labels)
+    config = TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"))
+    model = new_model(config, labels)
     for (name, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
         assert torch.equal(a, b), name
     with pytest.raises(ZhnlpError, match="lacks tasks or has other labels"):
-        new_model({"init_from": str(tmp_path / "trained")}, {**labels, "dep": ["root"]})
+        new_model(config, {**labels, "dep": ["root"]})
 
 
 def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):
@@ -208,7 +238,8 @@ def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):
     labels = collect_labels(sample_sources())
     trained = build_tiny_model(seed=5, labels=labels, layers=2)
     trained.save(tmp_path / "trained")
-    config = {"init_from": str(tmp_path / "trained"), "encoder_layers": 1}
+    config = TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"),
+                            encoder_layers=1)
     small = new_model(config, {"cws": None})
     assert small.tasks == ["cws"]
     assert len(small.encoder.encoder.layer) == small.encoder.config.num_hidden_layers == 1
@@ -221,7 +252,7 @@ def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):
     assert again.tasks == ["cws"] and again.encoder.config.num_hidden_layers == 1
     assert again.predict(["他叫汤姆去拿外衣。"], ["cws"])[0].words
     with pytest.raises(ZhnlpError, match="encoder_layers must be"):
-        new_model({**config, "encoder_layers": 3}, {"cws": None})
+        new_model(replace(config, encoder_layers=3), {"cws": None})
 
 
 def test_init_from_adds_lexicon_features_that_start_at_zero(tmp_path):
@@ -234,7 +265,8 @@ def test_init_from_adds_lexicon_features_that_start_at_zero(tmp_path):
     trained.save(tmp_path / "trained")
     words = tmp_path / "words.txt"
     words.write_text("汤姆\n外衣\n", encoding="utf-8")
-    model = new_model({"init_from": str(tmp_path / "trained"), "lexicon": str(words)}, labels)
+    model = new_model(TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"),
+                                     lexicon=str(words)), labels)
     assert model.lexicon is not None and model.lexicon.words == {"汤姆", "外衣"}
     assert not model.lexicon_projection.weight.any()
     sentence = ["他叫汤姆去拿外衣。"]
@@ -263,26 +295,23 @@ def test_the_smoke_recipe_runs_end_to_end_with_a_lexicon(tmp_path):
     from zhnlp.train.recipe import run
 
     smoke = Path(__file__).resolve().parent.parent / "configs" / "train-smoke.toml"
-    config = tmp_path / "smoke.toml"
-    config.write_text(f'extends = "{smoke}"\nrun_dir = "{tmp_path / "run"}"\n'
-                      f'output = "{tmp_path / "model"}"\nlexicon = "jieba"\n'
-                      'tag_lexicon = true\n')
+    config = replace(load_training_config(smoke), run_dir=str(tmp_path / "run"),
+                     output=str(tmp_path / "model"), lexicon="jieba", priors=True)
     run(config, ["teachers", "student"])
     model = MultiTaskModel.load(tmp_path / "model")
     assert set(model.tasks) == {"cws", "pos", "ner", "dep", "srl"}
     assert model.lexicon is not None and (tmp_path / "model" / "lexicon.txt").exists()
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert set(metrics["dev"]) == set(model.meta["dev"])
-    assert set(metrics["tag_lexicon"]["dev_with"]) == {"ud14_simp:pos", "pd1998:pos",
+    assert set(metrics["priors"]["dev_with"]) == {"ud14_simp:pos", "pd1998:pos",
                                                       "msra:ner"}
-    assert set(model.heads["pos"].priors) == set(metrics["tag_lexicon"]["pos"])
+    assert set(model.heads["pos"].priors) == set(metrics["priors"]["pos"])
     assert all((tmp_path / "run" / "teachers" / task / "done.json").exists()
                for task in model.tasks)
     # `teacher = DIR`: one trained model teaches a smaller copy of itself every task.
-    small = tmp_path / "small.toml"
-    small.write_text(f'extends = "{smoke}"\nrun_dir = "{tmp_path / "small-run"}"\n'
-                     f'output = "{tmp_path / "small"}"\ninit_from = "{tmp_path / "model"}"\n'
-                     f'teacher = "{tmp_path / "model"}"\nencoder_layers = 1\n')
+    small = replace(load_training_config(smoke), run_dir=str(tmp_path / "small-run"),
+                    output=str(tmp_path / "small"), init_from=str(tmp_path / "model"),
+                    teacher=str(tmp_path / "model"), encoder_layers=1)
     run(small, ["student"])
     assert (tmp_path / "small-run" / "student" / "log.jsonl").exists()
     small_model = MultiTaskModel.load(tmp_path / "small")
@@ -319,15 +348,3 @@ def test_sources_are_sampled_by_size_to_the_alpha_times_their_weight():
     large = TaskData("b", "pos", "pku", sentences=[Sentence(text="字" * 400)], weight=3.0)
     assert sampling_weights([small, large], 0.5) == pytest.approx([10 / 70, 60 / 70])
     assert sampling_weights([small, large], 0.0) == pytest.approx([1 / 4, 3 / 4])
-
-
-def test_an_extending_config_overrides_tables_key_by_key(tmp_path):
-    from zhnlp.train.recipe import read_config
-
-    (tmp_path / "base.toml").write_text('name = "base"\n[schedule]\nepochs = 2\nbf16 = true\n'
-                                        '[[sources]]\ndataset = "a"\n[[sources]]\ndataset = "b"\n')
-    (tmp_path / "variant.toml").write_text('extends = "base.toml"\n[schedule]\nepochs = 5\n'
-                                           '[[sources]]\ndataset = "c"\n')
-    config = read_config(tmp_path / "variant.toml")
-    assert config["schedule"] == {"epochs": 5, "bf16": True}
-    assert config["sources"] == [{"dataset": "c"}]  # a list is replaced whole

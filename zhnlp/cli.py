@@ -50,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to train: cpu (default) or cuda (a GPU, when there is one)")
     train.set_defaults(run=_lazy("zhnlp.train.recipe"))
 
-    priors = commands.add_parser("tag-lexicon", help="POS tag priors from a config's "
-                                 "training data, tuned on its dev sets, added to a model")
+    priors = commands.add_parser("tune-priors", help="decoding priors (POS word tags, NER "
+                                 "entity strings) from a config's training data, tuned on its "
+                                 "dev sets, added to a model")
     priors.add_argument("--model", required=True, help="model directory (written in place)")
-    priors.add_argument("--config", required=True, help="configs/<name>.toml: the POS data")
+    priors.add_argument("--config", required=True,
+                        help="configs/<name>.toml: its POS and NER sources")
     priors.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
-    priors.set_defaults(run=_lazy("zhnlp.train.tag_lexicon"))
+    priors.set_defaults(run=_lazy("zhnlp.train.priors"))
 
     tag = commands.add_parser("tag", help="analyse text: segmentation, POS, NER, parsing, SRL")
     tag.add_argument("files", nargs="*", metavar="FILE", help="input files (default: stdin)")

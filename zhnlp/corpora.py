@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from zhnlp.errors import ZhnlpError
+from zhnlp.text import word_spans
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = PROJECT_ROOT / "corpora" / "manifest.toml"
@@ -52,11 +53,7 @@ class Sentence:
 
     def word_spans(self) -> list[tuple[int, int]]:
         """Character (start, end) of each word in text."""
-        spans, start = [], 0
-        for word in self.words or []:
-            spans.append((start, start + len(word)))
-            start += len(word)
-        return spans
+        return word_spans(self.words or [])
 
 
 def corpora_root() -> Path:

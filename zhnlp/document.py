@@ -25,9 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from zhnlp.errors import ZhnlpError
-
-TASK_ORDER = ("cws", "pos", "ner", "dep", "srl")
-WORD_TASKS = ("pos", "dep", "srl")  # need words: from CWS, or given (pretokenized)
+from zhnlp.tasks import TASK_ORDER, WORD_TASKS
 
 
 def resolve_tasks(available: Sequence[str], tasks: str | Sequence[str] | None = None,
@@ -56,8 +54,8 @@ def resolve_tasks(available: Sequence[str], tasks: str | Sequence[str] | None = 
     needed = set(asked)
     if needed & set(WORD_TASKS) and not pretokenized:
         if "cws" not in available:
-            raise ZhnlpError("pos, dep and srl need words but this model has no cws head; "
-                             "give pretokenized input.")
+            raise ZhnlpError(f"{', '.join(sorted(needed & set(WORD_TASKS)))} need words but this "
+                             "model has no cws head; give pretokenized input.")
         needed.add("cws")
     if pretokenized:
         needed.discard("cws")
@@ -196,6 +194,29 @@ class Document:
                 "sentences": [sentence.to_dict() for sentence in self.sentences],
                 "entities": [entity.to_dict() for entity in self.entities]}
 
+    @classmethod
+    def from_dict(cls, record: dict) -> Document:
+        """A Document from its `to_dict()` record (a `zhnlp tag --format json` line). The
+        entities, listed for the whole document there, go to the sentence that holds them."""
+        doc = cls(text=record["text"])
+        for part in record.get("sentences", []):
+            tokens = [Token(**{key: token.get(key) for key in _TOKEN_FIELDS})
+                      for token in part["tokens"]]
+            doc.sentences.append(Sentence(
+                text=record["text"][part["start"] : part["end"]], start=part["start"],
+                end=part["end"], tokens=tokens,
+                predicates=[_predicate_from_dict(p, tokens) for p in part.get("predicates", [])]))
+        for entity in record.get("entities", []):
+            home = next((s for s in doc.sentences if s.start <= entity["start"] < s.end), None)
+            if home is None:  # outside every sentence: keep it on the last (or a new) one
+                home = doc.sentences[-1] if doc.sentences else None
+                if home is None:
+                    home = Sentence(text="", start=0, end=0)
+                    doc.sentences.append(home)
+            start, end = entity["start"], entity["end"]
+            home.entities.append(Span(record["text"][start:end], entity["label"], start, end))
+        return doc
+
     def to_conllu(self) -> str:
         return "".join(sentence.to_conllu() for sentence in self.sentences)
 
@@ -209,6 +230,22 @@ class Document:
             words.append(f"{word}/{token.xpos or token.upos or '_'}" if tags else word)
         return " ".join(words)
 
+
+def _predicate_from_dict(record: dict, tokens: list[Token]) -> Predicate:
+    """A predicate record; text and offsets default to its token's (they follow from the
+    id, so hand-written system files may leave them out)."""
+
+    def where(item: dict) -> dict:
+        token = tokens[item["id"] - 1] if 0 < item["id"] <= len(tokens) else None
+        return {key: item.get(key, getattr(token, key, "" if key == "text" else 0))
+                for key in ("id", "text", "start", "end")}
+
+    return Predicate(**where(record), arguments=[
+        Argument(**where(argument), role=argument["role"])
+        for argument in record.get("arguments", [])])
+
+
+_TOKEN_FIELDS = ("id", "text", "start", "end", "upos", "xpos", "pku", "head", "deprel")
 
 _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
 

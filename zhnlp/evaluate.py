@@ -11,7 +11,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from zhnlp import metrics
 from zhnlp.corpora import (
     Dataset,
     Entity,
@@ -22,8 +21,9 @@ from zhnlp.corpora import (
     read_conll,
     read_words_list,
 )
-from zhnlp.document import TASK_ORDER as TASKS
+from zhnlp.document import Document
 from zhnlp.errors import ZhnlpError
+from zhnlp.tasks import REGISTRY, TASK_ORDER, head_class
 
 # ---------------------------------------------------------------------------------------
 # System output readers
@@ -52,30 +52,34 @@ def guess_format(lines: Sequence[str]) -> str:
 
 
 def sentence_from_json(record: dict, number: int = 0) -> Sentence:
-    """One `zhnlp tag --format json` record (one input line) as one Sentence: the tokens of
-    all its sentences in order, heads renumbered to the whole line."""
+    """One `zhnlp tag --format json` record (one input line) as one Sentence."""
     if "error" in record:
         raise ZhnlpError(f"system record {number} is an error record: {record['error']}.")
-    sentence = Sentence(text=record["text"], words=[], upos=[], xpos=[], heads=[], deprels=[],
-                        entities=[], predicates=[])
-    for part in record.get("sentences", []):
+    return to_corpus_sentence(Document.from_dict(record))
+
+
+def to_corpus_sentence(doc: Document, tag_fields: dict[str, str] | None = None) -> Sentence:
+    """A Document as one corpus Sentence record, for the scorers: the tokens of all its
+    sentences in order, heads renumbered to the whole text. `tag_fields` maps the
+    Document's tag layers to Sentence fields (default upos -> upos, xpos -> xpos; People's
+    Daily data score the PKU layer as xpos)."""
+    tag_fields = tag_fields or {"upos": "upos", "xpos": "xpos"}
+    sentence = Sentence(text=doc.text, words=[], heads=[], deprels=[], entities=[],
+                        predicates=[], **{name: [] for name in tag_fields.values()})
+    for part in doc.sentences:
         offset = len(sentence.words)
-        for token in part["tokens"]:
-            sentence.words.append(token["text"])
-            sentence.upos.append(token.get("upos") or "_")
-            sentence.xpos.append(token.get("xpos") or "_")
-            head = token.get("head")
-            sentence.heads.append(head + offset if head else 0)
-            sentence.deprels.append(token.get("deprel") or "_")
-        for predicate in part.get("predicates", []):
+        for token in part.tokens:
+            sentence.words.append(token.text)
+            for layer, name in tag_fields.items():
+                getattr(sentence, name).append(getattr(token, layer) or "_")
+            sentence.heads.append(token.head + offset if token.head else 0)
+            sentence.deprels.append(token.deprel or "_")
+        for predicate in part.predicates:
             sentence.predicates.append(Predicate(
-                index=offset + predicate["id"] - 1,
-                sense=predicate.get("sense", "_"),
-                arguments=[(offset + argument["id"] - 1, argument["role"])
-                           for argument in predicate.get("arguments", [])],
-            ))
-    sentence.entities = [Entity(e["label"], e["start"], e["end"])
-                         for e in record.get("entities", [])]
+                index=offset + predicate.id - 1, sense="_",
+                arguments=[(offset + argument.id - 1, argument.role)
+                           for argument in predicate.arguments]))
+    sentence.entities = [Entity(e.label, e.start, e.end) for e in doc.entities]
     return sentence
 
 
@@ -99,40 +103,18 @@ def same_segmentation(gold: Sequence[Sentence], system: Sequence[Sentence]) -> b
 
 def score(dataset: Dataset, gold: list[Sentence], system: list[Sentence],
           tasks: Sequence[str]) -> dict[str, dict]:
-    """Scores for each task; POS and DEP switch to CoNLL-2018 alignment when the system's
-    segmentation differs from gold."""
+    """Scores for each task (its head's `score`); POS and DEP switch to CoNLL-2018 alignment
+    when the system's segmentation differs from gold."""
     if len(gold) != len(system):
         raise ZhnlpError(f"the system output has {len(system)} sentences but {dataset.name} has "
                          f"{len(gold)}; give one output record per gold sentence, in order.")
+    context = {"gold_words": same_segmentation(gold, system)}
+    if "cws" in tasks:
+        context["oov_words"] = train_words(dataset)
     results: dict[str, dict] = {}
-    gold_words = same_segmentation(gold, system)
     for task in tasks:
-        if task == "cws":
-            results["cws"] = metrics.cws_scores(gold, system, train_words(dataset))
-        elif task in ("pos", "dep") and not gold_words:
-            results[f"{task} (aligned)"] = metrics.aligned_scores(gold, system)
-        elif task == "pos":
-            for layer in ("upos", "xpos"):
-                if getattr(gold[0], layer) is not None and getattr(system[0], layer) is not None:
-                    results[f"pos {layer}"] = metrics.pos_accuracy(gold, system, layer=layer)
-        elif task == "dep":
-            results["dep"] = metrics.attachment_scores(gold, system)
-        elif task == "ner":
-            results["ner"] = metrics.ner_scores(gold, system)
-        elif task == "srl":
-            results["srl"] = metrics.srl_scores(gold, system)
+        results.update(head_class(task).score(gold, system, context))
     return results
-
-
-def system_provides(system: Sequence[Sentence], task: str) -> bool:
-    first = system[0] if system else Sentence(text="")
-    return {
-        "cws": first.words is not None,
-        "pos": first.xpos is not None and any(t != "_" for s in system for t in s.xpos or []),
-        "dep": first.heads is not None and any(h for s in system for h in s.heads or []),
-        "ner": first.entities is not None,
-        "srl": any(s.predicates for s in system),
-    }[task]
 
 
 def format_table(dataset: str, split: str, results: dict[str, dict]) -> str:
@@ -154,25 +136,32 @@ def flatten_scores(scores: dict, prefix: str = "") -> list[tuple[str, float]]:
     return flat
 
 
-def predict_split(pipeline, dataset: Dataset, gold: list[Sentence], tasks: list[str],
-                  gold_words: bool) -> list[Sentence]:
-    """The model's analysis of each gold sentence, as Sentence records: from the raw text,
-    or (gold_words) from the gold segmentation. Uses the dataset's segmentation standard
-    when the model has it, else the model's default."""
-    standard = dataset.standard if dataset.standard in pipeline.standards else None
+def tag_fields(dataset: Dataset) -> dict[str, str] | None:
+    """Which Document tag layers a dataset's Sentence fields hold (People's Daily: PKU)."""
+    return {"upos": "upos", "pku": "xpos"} if dataset.standard == "pku" else None
+
+
+def predict(pipeline, gold: list[Sentence], tasks: list[str], standard: str | None,
+            gold_words: bool, fields: dict[str, str] | None = None) -> list[Sentence]:
+    """The pipeline's analysis of each gold sentence, as Sentence records: from the raw
+    text (one sentence each), or (gold_words) from the gold segmentation."""
     if gold_words:
         docs = pipeline([s.words for s in gold], tasks, standard, pretokenized=True)
     else:
         docs = pipeline([s.text for s in gold], tasks, standard, split=False)
     system = []
     for sentence, doc in zip(gold, docs):
-        record = doc.to_dict()
-        record["text"] = sentence.text
-        predicted = sentence_from_json(record)
-        if dataset.standard == "pku" and "pos" in tasks:  # People's Daily: the PKU tag layer
-            predicted.xpos = [token.pku or "_" for s in doc.sentences for token in s.tokens]
-        system.append(predicted)
+        doc.text = sentence.text  # pretokenized: the words joined, which is the same text
+        system.append(to_corpus_sentence(doc, fields))
     return system
+
+
+def predict_split(pipeline, dataset: Dataset, gold: list[Sentence], tasks: list[str],
+                  gold_words: bool) -> list[Sentence]:
+    """`predict` for a dataset split: with the dataset's segmentation standard when the
+    model has it (else the model's default) and the dataset's tag fields."""
+    standard = dataset.standard if dataset.standard in pipeline.standards else None
+    return predict(pipeline, gold, tasks, standard, gold_words, tag_fields(dataset))
 
 
 def evaluate_model(model_dir: str, dataset: Dataset, split: str,
@@ -182,13 +171,13 @@ def evaluate_model(model_dir: str, dataset: Dataset, split: str,
     from zhnlp.pipeline import load
 
     pipeline = load(model_dir, int8=int8)
-    tasks = [t for t in (tasks or dataset.tasks) if t in pipeline.tasks and t in TASKS]
+    tasks = [t for t in (tasks or dataset.tasks) if t in pipeline.tasks and t in TASK_ORDER]
     if not tasks:
         raise ZhnlpError(f"the model ({', '.join(pipeline.tasks)}) and {dataset.name} "
                          f"({', '.join(dataset.tasks)}) share no task.")
     gold = dataset.read(split)
     results = score(dataset, gold, predict_split(pipeline, dataset, gold, tasks, False), tasks)
-    word_tasks = [t for t in tasks if t in ("pos", "dep", "srl")]
+    word_tasks = [t for t in tasks if REGISTRY[t].needs_words]
     if word_tasks:
         system = predict_split(pipeline, dataset, gold, word_tasks, gold_words=True)
         for task, scores in score(dataset, gold, system, word_tasks).items():
@@ -198,8 +187,8 @@ def evaluate_model(model_dir: str, dataset: Dataset, split: str,
 
 def main(args: argparse.Namespace) -> int:
     dataset = get_dataset(args.dataset)
-    if args.task and args.task not in TASKS:
-        raise ZhnlpError(f"unknown task {args.task!r}; choose from {', '.join(TASKS)}.")
+    if args.task and args.task not in TASK_ORDER:
+        raise ZhnlpError(f"unknown task {args.task!r}; choose from {', '.join(TASK_ORDER)}.")
     if args.task and args.task not in dataset.tasks:
         raise ZhnlpError(f"dataset {dataset.name} has no {args.task} annotation; it has "
                          f"{', '.join(dataset.tasks)}.")
@@ -212,7 +201,8 @@ def main(args: argparse.Namespace) -> int:
         gold = dataset.read(args.split)
         system = read_system(Path(args.system), args.system_format)
         tasks = [args.task] if args.task else [
-            task for task in dataset.tasks if task in TASKS and system_provides(system, task)]
+            task for task in dataset.tasks
+            if task in TASK_ORDER and head_class(task).provided_by(system)]
         results = score(dataset, gold, system, tasks)
     print(format_table(dataset.name, args.split, results))
     if args.json_out:

@@ -8,7 +8,7 @@ splitting documents into sentences and mapping offsets is the Pipeline's job.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,32 +20,22 @@ from transformers import AutoConfig, AutoModel
 from zhnlp.encoder import bert_states, plain_bert
 from zhnlp.errors import ZhnlpError
 from zhnlp.lexicon import Lexicon
-from zhnlp.tasks.common import CHAR_OFFSET, Batch
-from zhnlp.tasks.cws import FREE, SegmentationHead, words_to_tags
-from zhnlp.tasks.dep import ParsingHead
-from zhnlp.tasks.ner import EntityHead, EntityPrior
-from zhnlp.tasks.pos import TaggingHead, TagPrior
-from zhnlp.tasks.srl import RoleHead
-from zhnlp.tokenizer import DROPPED, RESERVED_TOKENS, CharTokenizer, Encoding, lookup_form
+from zhnlp.tasks import REGISTRY, TASK_ORDER, head_class
+from zhnlp.tasks.common import CHAR_OFFSET, Batch, CharSpan, chars_to_token_spans
+from zhnlp.tasks.cws import FREE, words_to_tags
+from zhnlp.tokenizer import RESERVED_TOKENS, CharTokenizer, Encoding, lookup_form
 
-HEADS = {head.task: head for head in (SegmentationHead, TaggingHead, EntityHead, ParsingHead,
-                                      RoleHead)}
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
-TAG_LEXICON_FILE = "tag_lexicon.json"  # POS and NER priors (zhnlp tag-lexicon)
-
-Span = tuple[int, int]
+PRIORS_FILE = "priors.json"  # decoding priors per task (zhnlp tune-priors)
 
 
 @dataclass
 class Analysis:
-    """What the model found in one sentence; offsets index the sentence string it was given."""
+    """What the model found in one sentence: its words (character spans into the sentence
+    string it was given) and, per task run on them, that head's decoded result."""
 
-    words: list[Span]
-    pos: dict[str, list[str]] | None = None  # tag layer ("upos", "xpos", "pku") -> tags
-    heads: list[int] | None = None  # 1-based, 0 = root
-    deprels: list[str] | None = None
-    entities: list[tuple[str, int, int]] | None = None
-    predicates: list[tuple[int, list[tuple[int, str]]]] | None = None  # word indices
+    words: list[CharSpan]
+    results: dict[str, object] = field(default_factory=dict)
 
 
 class MultiTaskModel(nn.Module):
@@ -97,20 +87,12 @@ class MultiTaskModel(nn.Module):
               **head_options: dict) -> MultiTaskModel:
         """A fresh model; labels maps each task to its label list (pos: layer -> list)."""
         hidden = encoder.config.hidden_size
-        heads = {}
-        for task, task_labels in labels.items():
-            options = head_options.get(task, {})
-            if task == "cws":
-                heads[task] = SegmentationHead(hidden, **options)
-            else:
-                heads[task] = HEADS[task](hidden, task_labels, **options)
+        heads = {task: head_class(task)(hidden, task_labels, **head_options.get(task, {}))
+                 for task, task_labels in labels.items()}
         return cls(encoder, tokenizer, heads, standards, lexicon=lexicon)
 
     def config(self) -> dict:
         heads = {task: head.config() for task, head in self.heads.items()}
-        for task, head in heads.items():
-            if task == "cws":
-                head.pop("labels")  # fixed B/M/E/S
         lexicon = None if self.lexicon is None else {"max_length": self.lexicon.max_length}
         return {"model_type": "zhnlp", "encoder": self.encoder.config.to_dict(), "heads": heads,
                 "standards": self.standards, "default_standard": self.default_standard,
@@ -141,20 +123,15 @@ class MultiTaskModel(nn.Module):
         self.tokenizer.save_pretrained(directory)
         if self.lexicon is not None:
             self.lexicon.save(directory)
-        self.save_tag_lexicon(directory)
+        self.save_priors(directory)
 
-    def save_tag_lexicon(self, directory: str | Path) -> None:
-        """The POS tag priors and the NER entity prior as DIR/tag_lexicon.json (removed when
-        there are none)."""
-        path = Path(directory) / TAG_LEXICON_FILE
-        lexicon = {}
-        if "pos" in self.heads and self.heads["pos"].priors:
-            lexicon["pos"] = {layer: prior.config()
-                              for layer, prior in self.heads["pos"].priors.items()}
-        if "ner" in self.heads and self.heads["ner"].prior is not None:
-            lexicon["ner"] = self.heads["ner"].prior.config()
-        if lexicon:
-            path.write_text(json.dumps(lexicon, ensure_ascii=False) + "\n", encoding="utf-8")
+    def save_priors(self, directory: str | Path) -> None:
+        """The heads' decoding priors as DIR/priors.json (removed when there are none)."""
+        path = Path(directory) / PRIORS_FILE
+        priors = {task: head.prior_config() for task, head in self.heads.items()
+                  if head.has_prior}
+        if priors:
+            path.write_text(json.dumps(priors, ensure_ascii=False) + "\n", encoding="utf-8")
         else:
             path.unlink(missing_ok=True)
 
@@ -171,12 +148,12 @@ class MultiTaskModel(nn.Module):
                              "on it with `zhnlp train` first.")
         encoder_config = dict(config["encoder"])
         encoder = AutoModel.from_config(AutoConfig.for_model(**encoder_config))
-        heads = {}
-        for task, options in config["heads"].items():
-            options = dict(options)
-            labels = options.pop("labels", None)
-            heads[task] = HEADS[task](encoder.config.hidden_size,
-                                      **({"labels": labels} if labels else {}), **options)
+        unknown = set(config["heads"]) - set(REGISTRY)
+        if unknown:
+            raise ZhnlpError(f"{config_path} has heads for unknown tasks {sorted(unknown)}; "
+                             f"this zhnlp knows {', '.join(TASK_ORDER)} (a newer model?).")
+        heads = {task: head_class(task).from_config(encoder.config.hidden_size, options)
+                 for task, options in config["heads"].items()}
         lexicon = config.get("lexicon")
         if lexicon is not None:
             lexicon = Lexicon.load(directory, lexicon["max_length"])
@@ -184,34 +161,24 @@ class MultiTaskModel(nn.Module):
                     config["standards"], config["default_standard"], config.get("meta"), lexicon,
                     config.get("piece_chars"))
         model.load_state_dict(load_file(directory / WEIGHTS_FILE))
-        if (directory / TAG_LEXICON_FILE).exists():
-            model.attach_tag_lexicon(json.loads(
-                (directory / TAG_LEXICON_FILE).read_text(encoding="utf-8")))
+        if (directory / PRIORS_FILE).exists():
+            model.attach_priors(json.loads((directory / PRIORS_FILE).read_text(encoding="utf-8")))
         return model.eval()
 
     def has_priors(self, tasks: list[str]) -> bool:
         """Whether decoding any of these tasks adds a prior (`Batch.forms` is then needed)."""
-        return ("pos" in tasks and "pos" in self.heads and bool(self.heads["pos"].priors)
-                or "ner" in tasks and "ner" in self.heads and self.heads["ner"].prior is not None)
+        return any(self.heads[task].has_prior for task in tasks if task in self.heads)
 
     def clear_priors(self) -> None:
-        """Drop the POS and NER priors (they were tuned for other weights)."""
-        if "pos" in self.heads:
-            self.heads["pos"].priors = {}
-        if "ner" in self.heads:
-            self.heads["ner"].prior = None
+        """Drop every decoding prior (they were tuned for other weights)."""
+        for head in self.heads.values():
+            head.clear_prior()
 
-    def attach_tag_lexicon(self, lexicon: dict) -> None:
-        """The priors of a tag_lexicon.json record, on the heads that have those tasks."""
-        if "pos" in self.heads:
-            head = self.heads["pos"]
-            for layer, prior in lexicon.get("pos", {}).items():
-                head.priors[layer] = TagPrior(prior["counts"], head.labels[layer],
-                                              prior["weight"], prior["smoothing"])
-        if "ner" in self.heads and "ner" in lexicon:
-            prior = lexicon["ner"]
-            self.heads["ner"].prior = EntityPrior(prior["entities"], prior["occurrences"],
-                                                  self.heads["ner"].labels, prior["weight"])
+    def attach_priors(self, priors: dict) -> None:
+        """The priors of a priors.json record, on the heads that have those tasks."""
+        for task, config in priors.items():
+            if task in self.heads:
+                self.heads[task].attach_prior(config)
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -223,7 +190,7 @@ class MultiTaskModel(nn.Module):
         return self.tokenizer.token_to_id[RESERVED_TOKENS[self.standards.index(standard)]]
 
     def make_batch(self, encodings: list[Encoding], standard: str | None,
-                   word_spans: list[list[Span]] | None = None) -> Batch:
+                   word_spans: list[list[CharSpan]] | None = None) -> Batch:
         """Pad encoded sentences; word_spans are character spans into each sentence."""
         marker = self.standard_id(standard)
         rows = [[e.ids[0], marker, *e.ids[1:]] for e in encodings]
@@ -232,7 +199,8 @@ class MultiTaskModel(nn.Module):
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = torch.tensor(row)
         batch = Batch(input_ids=input_ids, attention_mask=(input_ids != 0).long(),
-                      char_lengths=torch.tensor([len(row) - CHAR_OFFSET - 1 for row in rows]))
+                      char_lengths=torch.tensor([len(row) - CHAR_OFFSET - 1 for row in rows]),
+                      encodings=encodings)
         if self.lexicon is not None:
             features = np.zeros((len(rows), width, self.lexicon.feature_count), np.float32)
             for i, encoding in enumerate(encodings):
@@ -263,8 +231,8 @@ class MultiTaskModel(nn.Module):
 
     @torch.inference_mode()
     def predict(self, texts: list[str], tasks: list[str], standard: str | None = None,
-                words: list[list[Span]] | None = None,
-                forced_words: list[list[Span]] | None = None) -> list[Analysis]:
+                words: list[list[CharSpan]] | None = None,
+                forced_words: list[list[CharSpan]] | None = None) -> list[Analysis]:
         """Analyse a batch of sentences (each at most max_chars long). `words` gives the
         segmentation (character spans) and skips CWS; `forced_words` are dictionary
         matches CWS must keep as words."""
@@ -287,30 +255,20 @@ class MultiTaskModel(nn.Module):
             return {name: (tensor.float() if tensor.is_floating_point() else tensor).cpu()
                     for name, tensor in scores.items()}
 
-        word_tasks = [task for task in ("pos", "dep", "srl") if task in tasks]
-        if words is None and ("cws" in tasks or word_tasks):
+        needs_words = [task for task in tasks if REGISTRY[task].needs_words]
+        if words is None and ("cws" in tasks or needs_words):
             forced = None if forced_words is None else forced_tag_array(
                 encodings, forced_words, int(batch.char_lengths.max()))
-            lengths = self.heads["cws"].decode(outputs("cws"), batch, forced)
-            words = [token_lengths_to_spans(e, n) for e, n in zip(encodings, lengths)]
+            words = self.heads["cws"].decode(outputs("cws"), batch, forced)
         analyses = [Analysis(words=spans) for spans in words or [[] for _ in texts]]
-        if word_tasks:
+        if needs_words:
             attach_words(batch, encodings, words)
             on_device = batch.to(device)
-            for task in word_tasks:
-                decoded = self.heads[task].decode(outputs(task), batch)
-                for analysis, result in zip(analyses, decoded):
-                    if task == "pos":
-                        analysis.pos = result
-                    elif task == "dep":
-                        analysis.heads, analysis.deprels = result
-                    else:
-                        analysis.predicates = result
-        if "ner" in tasks:
-            spans = self.heads["ner"].decode(outputs("ner"), batch)
-            for analysis, encoding, sentence_spans in zip(analyses, encodings, spans):
-                analysis.entities = [(label, *token_span_to_chars(encoding, start, end))
-                                     for label, start, end in sentence_spans]
+        for task in tasks:
+            if task == "cws":  # its result is the words
+                continue
+            for analysis, result in zip(analyses, self.heads[task].decode(outputs(task), batch)):
+                analysis.results[task] = result
         return analyses
 
 
@@ -319,7 +277,7 @@ def token_forms(text: str, encoding: Encoding) -> str:
     return "".join(lookup_form(text[start]) for start, _ in encoding.offsets[1:-1])
 
 
-def attach_words(batch: Batch, encodings: list[Encoding], word_spans: list[list[Span]]) -> None:
+def attach_words(batch: Batch, encodings: list[Encoding], word_spans: list[list[CharSpan]]) -> None:
     """Give the batch its words (character spans per sentence) as token spans."""
     token_spans = [chars_to_token_spans(e, spans) for e, spans in zip(encodings, word_spans)]
     w_max = max([len(spans) for spans in token_spans] + [1])
@@ -330,36 +288,7 @@ def attach_words(batch: Batch, encodings: list[Encoding], word_spans: list[list[
     batch.word_lengths = torch.tensor([len(spans) for spans in token_spans])
 
 
-# -- mapping between characters and tokens ---------------------------------------------
-# Token i (0-based, after [CLS]) is the i-th character that has a token; whitespace has none.
-
-
-def token_span_to_chars(encoding: Encoding, start: int, end: int) -> Span:
-    """Character span of character tokens start..end-1."""
-    return encoding.offsets[start + 1][0], encoding.offsets[end][1]
-
-
-def token_lengths_to_spans(encoding: Encoding, lengths: list[int]) -> list[Span]:
-    spans, start = [], 0
-    for n in lengths:
-        spans.append(token_span_to_chars(encoding, start, start + n))
-        start += n
-    return spans
-
-
-def chars_to_token_spans(encoding: Encoding, spans: list[Span]) -> list[Span]:
-    """Token (start, end) of each character span; a span without tokens is an error."""
-    result = []
-    for start, end in spans:
-        tokens = [t for t in encoding.char_to_token[start:end] if t != DROPPED]
-        if not tokens:
-            raise ZhnlpError("a word holds no character the model can read (only whitespace?); "
-                             "remove empty or blank words.")
-        result.append((tokens[0] - 1, tokens[-1]))  # char_to_token counts [CLS]
-    return result
-
-
-def forced_tag_array(encodings: list[Encoding], forced_words: list[list[Span]],
+def forced_tag_array(encodings: list[Encoding], forced_words: list[list[CharSpan]],
                      width: int) -> np.ndarray:
     """[B, width] B/M/E/S tag ids the dictionary forces (FREE elsewhere)."""
     forced = np.full((len(encodings), width), FREE, dtype=np.int64)

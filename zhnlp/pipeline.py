@@ -30,19 +30,11 @@ from pathlib import Path
 
 import torch
 
-from zhnlp.document import (
-    TASK_ORDER,
-    Argument,
-    Document,
-    Predicate,
-    Sentence,
-    Span,
-    Token,
-    resolve_tasks,
-)
+from zhnlp.document import Document, Sentence, Token, resolve_tasks
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import Analysis, MultiTaskModel
-from zhnlp.text import split_long, split_sentences
+from zhnlp.tasks import TASK_ORDER
+from zhnlp.text import split_long, split_sentences, word_spans
 from zhnlp.tokenizer import is_dropped, lookup_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +97,6 @@ class Pipeline:
         self.batch_size = batch_size
         self.user_words: set[str] = set()  # lookup forms (normalised, lowercased)
         self._user_lengths: list[int] = []  # distinct lengths, longest first
-        dep = model.heads["dep"] if "dep" in model.heads else None
-        self._join_label = "parataxis" if "parataxis" in getattr(dep, "labels", ()) else "dep"
 
     # -- what the model offers ---------------------------------------------------------
 
@@ -197,14 +187,8 @@ class Pipeline:
             if not isinstance(batch, list | tuple) or not all(_is_str_list(w) for w in batch):
                 raise ZhnlpError("pretokenized input must be a list of words (str) or a list "
                                  f"of such lists, not {_describe(inputs)}.")
-            texts, words = [], []
-            for sentence_words in batch:
-                texts.append("".join(sentence_words))
-                spans, start = [], 0
-                for word in sentence_words:
-                    spans.append((start, start + len(word)))
-                    start += len(word)
-                words.append(spans)
+            texts = ["".join(sentence_words) for sentence_words in batch]
+            words = [word_spans(sentence_words) for sentence_words in batch]
             docs = self.process(texts, tasks, standard, split=False, words=words,
                                 batch_size=batch_size)
         else:
@@ -257,13 +241,8 @@ class Pipeline:
                                          part[2] if pretokenized else None))
         with torch.inference_mode():
             self._predict(texts, pieces, run, standard, batch_size)
-        roots: dict[tuple[int, int], int] = {}  # (doc, sentence) -> id of the root token
-        for piece in pieces:
-            key = (piece.doc, piece.sentence)
-            root = self._stitch(texts[piece.doc], docs[piece.doc].sentences[piece.sentence],
-                                piece, roots.get(key))
-            if root is not None:
-                roots.setdefault(key, root)
+        for piece in pieces:  # in document order
+            self._stitch(texts[piece.doc], docs[piece.doc].sentences[piece.sentence], piece)
         return docs
 
     def _predict(self, texts: list[str], pieces: list[_Piece], tasks: list[str],
@@ -312,42 +291,16 @@ class Pipeline:
             first = last
         return pieces
 
-    def _stitch(self, text: str, sentence: Sentence, piece: _Piece,
-                root: int | None) -> int | None:
-        """Append one piece's analysis to its sentence, in document offsets; `root` is the
-        sentence's root token so far. Returns the piece's root token id."""
-        analysis, offset, base = piece.analysis, piece.start, len(sentence.tokens)
-        piece_root = None
-        layers = analysis.pos or {}
-        for k, (start, end) in enumerate(analysis.words):
-            start, end = start + offset, end + offset
-            token = Token(id=base + k + 1, text=text[start:end], start=start, end=end)
-            if layers:
-                token.upos, token.xpos, token.pku = (
-                    layers[layer][k] if layer in layers else None
-                    for layer in ("upos", "xpos", "pku"))
-            if analysis.heads is not None:
-                head, token.deprel = analysis.heads[k], analysis.deprels[k]
-                if head:
-                    token.head = head + base
-                else:
-                    piece_root = token.id
-                    if root is None:
-                        token.head = 0
-                    else:  # the root of a later piece: join the trees
-                        token.head, token.deprel = root, self._join_label
-            sentence.tokens.append(token)
-        for label, start, end in analysis.entities or []:
-            start, end = start + offset, end + offset
-            sentence.entities.append(Span(text[start:end], label, start, end))
-        for word, arguments in analysis.predicates or []:
-            predicate = sentence.tokens[base + word]
-            sentence.predicates.append(Predicate(
-                predicate.id, predicate.text, predicate.start, predicate.end,
-                [Argument(token.id, token.text, token.start, token.end, role)
-                 for token, role in ((sentence.tokens[base + a], role)
-                                     for a, role in arguments)]))
-        return piece_root
+    def _stitch(self, text: str, sentence: Sentence, piece: _Piece) -> None:
+        """Append one piece's analysis to its sentence, in document offsets: its words as
+        tokens, then each task's result through its head (`TaskHead.annotate`)."""
+        offset, base = piece.start, len(sentence.tokens)
+        tokens = [Token(id=base + k + 1, text=text[start + offset : end + offset],
+                        start=start + offset, end=end + offset)
+                  for k, (start, end) in enumerate(piece.analysis.words)]
+        sentence.tokens += tokens
+        for task, result in piece.analysis.results.items():
+            self.model.heads[task].annotate(sentence, tokens, result, text, offset)
 
 
 def _readable(text: str, start: int, end: int) -> bool:

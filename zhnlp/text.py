@@ -72,3 +72,12 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     while end > start and text[end - 1].isspace():
         end -= 1
     return (start, end) if end > start else None
+
+
+def word_spans(words: list[str]) -> list[tuple[int, int]]:
+    """Character (start, end) of each word in the words joined without separators."""
+    spans, start = [], 0
+    for word in words:
+        spans.append((start, start + len(word)))
+        start += len(word)
+    return spans

@@ -1,13 +1,21 @@
-"""What every task head shares: the batch it reads, word pooling, the MLP and biaffine
-layers, and the soft-target (distillation) loss."""
+"""What every task head shares: the `TaskHead` interface, the batch it reads, word pooling,
+the MLP and biaffine layers, and the soft-target (distillation) loss."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from zhnlp.corpora import Sentence
+from zhnlp.errors import ZhnlpError
+from zhnlp.tokenizer import DROPPED, Encoding
+
+IGNORE = -100  # target value of positions without a label (cross_entropy's ignore_index)
 
 
 @dataclass
@@ -28,6 +36,7 @@ class Batch:
     # Per sentence, the lookup form of each character token (one character per token): what
     # the decoding priors (POS, NER) match. Set by MultiTaskModel.predict.
     forms: list[str] | None = None
+    encodings: list[Encoding] | None = None  # per sentence: its ids and character offsets
 
     def to(self, device: torch.device) -> Batch:
         """This batch with every tensor on `device` (itself when they already are)."""
@@ -37,7 +46,8 @@ class Batch:
         return Batch(move(self.input_ids), move(self.attention_mask), move(self.char_lengths),
                      move(self.word_spans), move(self.word_lengths),
                      move(self.lexicon_features),
-                     {name: move(t) for name, t in self.targets.items()}, self.forms)
+                     {name: move(t) for name, t in self.targets.items()}, self.forms,
+                     self.encodings)
 
     @property
     def char_mask(self) -> torch.Tensor:
@@ -108,3 +118,135 @@ def soft_target_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, mask: t
     teacher = F.log_softmax(teacher_logits[mask] / temperature, dim=-1)
     kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
     return kl * temperature**2
+
+
+# -- mapping between characters and tokens -------------------------------------------------
+# Token i (0-based, after [CLS]) is the i-th character that has a token; whitespace has none.
+
+CharSpan = tuple[int, int]  # (start, end) character offsets, end exclusive
+
+
+def token_span_to_chars(encoding: Encoding, start: int, end: int) -> CharSpan:
+    """Character span of character tokens start..end-1."""
+    return encoding.offsets[start + 1][0], encoding.offsets[end][1]
+
+
+def chars_to_token_spans(encoding: Encoding, spans: list[CharSpan]) -> list[CharSpan]:
+    """Token (start, end) of each character span; a span without tokens is an error."""
+    result = []
+    for start, end in spans:
+        tokens = [t for t in encoding.char_to_token[start:end] if t != DROPPED]
+        if not tokens:
+            raise ZhnlpError("a word holds no character the model can read (only whitespace?); "
+                             "remove empty or blank words.")
+        result.append((tokens[0] - 1, tokens[-1]))  # char_to_token counts [CLS]
+    return result
+
+
+def char_rows(encoding: Encoding, char_labels: Sequence[int]) -> list[int]:
+    """Per character token, the label of its character (characters without a token, such as
+    whitespace, drop out)."""
+    return [char_labels[position] for position, token in enumerate(encoding.char_to_token)
+            if token != DROPPED]
+
+
+def padded(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
+    """[len(rows), width] long tensor of the rows, IGNORE after each row's end."""
+    out = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(list(row)[:width], dtype=torch.long)
+    return out
+
+
+class TaskHead(nn.Module):
+    """The interface every task implements (registered in `zhnlp.tasks.REGISTRY`). The
+    model, the trainer, the evaluator and the faces loop over tasks through it; none of them
+    switches on a task's name.
+
+    Labels: `collect_labels` (from the training data), `config`/`from_config` (stored with
+    the model), `summary_labels` (what /v1/info shows). Training: `targets`, `forward`,
+    `loss`, `distill_loss`. Prediction: `decode` (per sentence results), `annotate` (fills
+    the Document). Scoring: `score` (`zhnlp evaluate`), `main_score` (dev selection),
+    `provided_by`. Decoding priors (optional): `prior_config`, `attach_prior`,
+    `clear_prior`, `has_prior`.
+    """
+
+    task: ClassVar[str]
+    cuttable: ClassVar[bool] = True  # long training sentences may be cut between words
+
+    # -- labels -----------------------------------------------------------------------------
+
+    @classmethod
+    def collect_labels(cls, sentences: list[Sentence], previous: Any, source: Any) -> Any:
+        """This task's labels from training sentences, merged with `previous` (another
+        source's, or None); sorted, so stable."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, hidden_size: int, config: dict) -> TaskHead:
+        return cls(hidden_size, **config)
+
+    def config(self) -> dict:
+        return {"labels": self.labels}
+
+    def summary_labels(self) -> Any:
+        return list(self.labels)
+
+    # -- training ---------------------------------------------------------------------------
+
+    def targets(self, sentences: list[Sentence], batch: Batch, source: Any
+                ) -> dict[str, torch.Tensor]:
+        """The gold targets of these sentences (batch made from them)."""
+        raise NotImplementedError
+
+    def loss(self, outputs: dict, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def distill_loss(self, outputs: dict, teacher: dict, batch: Batch,
+                     temperature: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- prediction -------------------------------------------------------------------------
+
+    def decode(self, outputs: dict, batch: Batch) -> list:
+        """One result per sentence of the batch."""
+        raise NotImplementedError
+
+    def annotate(self, sentence: Any, tokens: list, result: Any, text: str,
+                 offset: int) -> None:
+        """Fill a `zhnlp.document.Sentence` with one piece's result: `tokens` are the
+        piece's tokens (already in the sentence), `offset` the piece's start in `text`."""
+        raise NotImplementedError
+
+    # -- scoring (class-level: `zhnlp evaluate --system` has no model) ---------------------
+
+    @classmethod
+    def score(cls, gold: list[Sentence], system: list[Sentence], context: dict
+              ) -> dict[str, dict]:
+        """Named score tables; context: `oov_words`, `gold_words` (same segmentation)."""
+        raise NotImplementedError
+
+    @classmethod
+    def main_score(cls, gold: list[Sentence], system: list[Sentence], source: Any) -> float:
+        """The dev score that selects models."""
+        raise NotImplementedError
+
+    @classmethod
+    def provided_by(cls, system: list[Sentence]) -> bool:
+        """Whether a system output holds this task's annotation."""
+        raise NotImplementedError
+
+    # -- decoding priors ---------------------------------------------------------------------
+
+    @property
+    def has_prior(self) -> bool:
+        return False
+
+    def prior_config(self) -> dict | None:
+        return None
+
+    def attach_prior(self, config: dict) -> None:
+        raise NotImplementedError(f"the {self.task} head has no decoding prior")
+
+    def clear_prior(self) -> None:
+        pass

@@ -12,8 +12,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from zhnlp import metrics
+from zhnlp.corpora import Sentence
 from zhnlp.decoders import allowed_transitions, viterbi
-from zhnlp.tasks.common import Batch, char_states, soft_target_loss
+from zhnlp.tasks.common import (
+    IGNORE,
+    Batch,
+    CharSpan,
+    TaskHead,
+    char_states,
+    padded,
+    soft_target_loss,
+    token_span_to_chars,
+)
+from zhnlp.tokenizer import DROPPED, Encoding
 
 TAGS = ["B", "M", "E", "S"]
 FREE = -1  # forced_tags value of a character the dictionary leaves to the model
@@ -40,17 +52,43 @@ def tags_to_word_lengths(tags: list[int]) -> list[int]:
     return lengths
 
 
-class SegmentationHead(nn.Module):
-    task = "cws"
+def token_tags_for_words(encoding: Encoding, spans: list[CharSpan]) -> list[int]:
+    """B/M/E/S ids per character token from word character spans."""
+    tags = [IGNORE] * (len(encoding.ids) - 2)
+    for start, end in spans:
+        tokens = [t - 1 for t in encoding.char_to_token[start:end] if t != DROPPED]
+        if tokens:
+            tags[tokens[0] : tokens[-1] + 1] = words_to_tags([len(tokens)])
+    return tags
 
-    def __init__(self, hidden_size: int, dropout: float = 0.1) -> None:
+
+class SegmentationHead(TaskHead):
+    """The segmenter: the words it finds are what the word-level tasks read. Its tags are
+    fixed (B/M/E/S), so it stores no labels."""
+
+    task = "cws"
+    labels = TAGS
+
+    def __init__(self, hidden_size: int, labels: object = None, dropout: float = 0.1) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, len(TAGS))
         self.constraints = allowed_transitions(TAGS, "BMES")
 
+    @classmethod
+    def collect_labels(cls, sentences: list[Sentence], previous: object, source: object) -> None:
+        return None
+
     def config(self) -> dict:
-        return {"labels": TAGS}
+        return {}
+
+    def summary_labels(self) -> None:
+        return None
+
+    def targets(self, sentences: list[Sentence], batch: Batch, source: object) -> dict:
+        rows = [token_tags_for_words(e, s.word_spans())
+                for e, s in zip(batch.encodings, sentences)]
+        return {"cws": padded(rows, int(batch.char_lengths.max()))}
 
     def forward(self, hidden: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         return {"logits": self.classifier(self.dropout(char_states(hidden, batch)))}
@@ -65,13 +103,35 @@ class SegmentationHead(nn.Module):
                                 temperature)
 
     def decode(self, outputs: dict, batch: Batch,
-               forced_tags: np.ndarray | None = None) -> list[list[int]]:
-        """Word lengths (in characters) per sentence."""
+               forced_tags: np.ndarray | None = None) -> list[list[CharSpan]]:
+        """The words of each sentence as character spans; `forced_tags` [B, width] are tags
+        a user dictionary imposes (FREE elsewhere)."""
         emissions = F.log_softmax(outputs["logits"].float(), dim=-1).numpy()
         if forced_tags is not None:
             forced = forced_tags[:, : emissions.shape[1]]
             keep = (forced == FREE)[..., None] | (forced[..., None] == np.arange(len(TAGS)))
             emissions = np.where(keep, emissions, np.float32(-1e4))
         paths = viterbi(emissions, None, batch.char_lengths.numpy(), allowed=self.constraints)
-        return [tags_to_word_lengths(path[: int(n)].tolist())
-                for path, n in zip(paths, batch.char_lengths)]
+        words = []
+        for path, n, encoding in zip(paths, batch.char_lengths, batch.encodings):
+            spans, start = [], 0
+            for length in tags_to_word_lengths(path[: int(n)].tolist()):
+                spans.append(token_span_to_chars(encoding, start, start + length))
+                start += length
+            words.append(spans)
+        return words
+
+    def annotate(self, sentence, tokens: list, result: object, text: str, offset: int) -> None:
+        pass  # the Pipeline makes the tokens from the words
+
+    @classmethod
+    def score(cls, gold: list[Sentence], system: list[Sentence], context: dict) -> dict:
+        return {"cws": metrics.cws_scores(gold, system, context.get("oov_words"))}
+
+    @classmethod
+    def main_score(cls, gold: list[Sentence], system: list[Sentence], source: object) -> float:
+        return metrics.cws_scores(gold, system)["F1"]
+
+    @classmethod
+    def provided_by(cls, system: list[Sentence]) -> bool:
+        return bool(system) and system[0].words is not None

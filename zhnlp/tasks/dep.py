@@ -4,17 +4,28 @@ decoded into trees by Chu-Liu/Edmonds (or Eisner for projective trees)."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
+from zhnlp import metrics
+from zhnlp.corpora import Sentence
 from zhnlp.decoders import eisner, mst
-from zhnlp.tasks.common import MLP, Batch, Biaffine, soft_target_loss, word_states
+from zhnlp.tasks.common import (
+    IGNORE,
+    MLP,
+    Batch,
+    Biaffine,
+    TaskHead,
+    padded,
+    soft_target_loss,
+    word_states,
+)
 
 NOT_A_HEAD = -1e4  # finite, so soft-target losses over heads stay defined
 
 
-class ParsingHead(nn.Module):
+class ParsingHead(TaskHead):
     task = "dep"
+    cuttable = False  # a tree is never cut
 
     def __init__(self, hidden_size: int, labels: list[str], arc_size: int = 256,
                  label_size: int = 64, projective: bool = False, dropout: float = 0.1) -> None:
@@ -29,8 +40,26 @@ class ParsingHead(nn.Module):
         self.rel_scorer = Biaffine(label_size, len(labels))
         self.sizes = {"arc_size": arc_size, "label_size": label_size, "projective": projective}
 
+    @classmethod
+    def collect_labels(cls, sentences: list[Sentence], previous: list[str] | None,
+                       source) -> list[str]:
+        return sorted(set(previous or []) | {r for s in sentences for r in s.deprels})
+
     def config(self) -> dict:
         return {"labels": self.labels, **self.sizes}
+
+    def targets(self, sentences: list[Sentence], batch: Batch, source) -> dict:
+        width = batch.word_spans.shape[1]
+        ids = {label: i for i, label in enumerate(self.labels)}
+        return {"dep:heads": padded([s.heads for s in sentences], width),
+                "dep:rels": padded([[ids.get(r, IGNORE) for r in s.deprels]
+                                    for s in sentences], width)}
+
+    @property
+    def join_label(self) -> str:
+        """The relation that attaches the root of a later piece of a long sentence to the
+        first piece's root (the Pipeline analyses long sentences piece by piece)."""
+        return "parataxis" if "parataxis" in self.labels else "dep"
 
     def forward(self, hidden: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         # Position 0 is the root, represented by the [CLS] state.
@@ -75,3 +104,33 @@ class ParsingHead(nn.Module):
         best_rels = rel_scores.argmax(-1).tolist()
         return [(heads[b, 1 : n + 1].tolist(), [self.labels[r] for r in best_rels[b][:n]])
                 for b, n in enumerate(lengths.tolist())]
+
+    def annotate(self, sentence, tokens: list, result: tuple[list[int], list[str]],
+                 text: str, offset: int) -> None:
+        """Heads renumbered to the sentence; the root of a piece after the first is attached
+        to the sentence's root, so each sentence stays one tree."""
+        base = tokens[0].id - 1 if tokens else 0
+        root = next((t.id for t in sentence.tokens[:base] if t.head == 0), None)
+        for token, head, relation in zip(tokens, *result):
+            token.deprel = relation
+            if head:
+                token.head = head + base
+            elif root is None:
+                token.head = 0
+            else:
+                token.head, token.deprel = root, self.join_label
+
+    @classmethod
+    def score(cls, gold: list[Sentence], system: list[Sentence], context: dict) -> dict:
+        if not context["gold_words"]:
+            return {"dep (aligned)": metrics.aligned_scores(gold, system)}
+        return {"dep": metrics.attachment_scores(gold, system)}
+
+    @classmethod
+    def main_score(cls, gold: list[Sentence], system: list[Sentence], source) -> float:
+        return metrics.attachment_scores(gold, system)["LAS"]
+
+    @classmethod
+    def provided_by(cls, system: list[Sentence]) -> bool:
+        return bool(system) and system[0].heads is not None and any(
+            h for s in system for h in s.heads or [])

@@ -9,14 +9,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from zhnlp import metrics
+from zhnlp.corpora import Sentence
 from zhnlp.decoders import srl_roles
-from zhnlp.tasks.common import MLP, Batch, Biaffine, soft_target_loss, word_states
+from zhnlp.document import Argument, Predicate
+from zhnlp.tasks.common import IGNORE, MLP, Batch, Biaffine, TaskHead, soft_target_loss, word_states
 
 NONE_ROLE = "_"
 
 
-class RoleHead(nn.Module):
+class RoleHead(TaskHead):
     task = "srl"
+    cuttable = False  # predicates index words of the whole sentence
 
     def __init__(self, hidden_size: int, labels: list[str], role_size: int = 128,
                  dropout: float = 0.1) -> None:
@@ -32,8 +36,33 @@ class RoleHead(nn.Module):
         self.role_size = role_size
         self.core = [i for i, label in enumerate(labels) if label in {f"A{k}" for k in range(6)}]
 
+    @classmethod
+    def collect_labels(cls, sentences: list[Sentence], previous: list[str] | None,
+                       source) -> list[str]:
+        roles = {role for s in sentences for p in s.predicates for _, role in p.arguments}
+        known = set((previous or [NONE_ROLE])[1:])
+        return [NONE_ROLE] + sorted(roles | known)
+
     def config(self) -> dict:
         return {"labels": self.labels, "role_size": self.role_size}
+
+    def summary_labels(self) -> list[str]:
+        return list(self.labels[1:])  # [0] is "no role"
+
+    def targets(self, sentences: list[Sentence], batch: Batch, source) -> dict:
+        width = batch.word_spans.shape[1]
+        ids = {label: i for i, label in enumerate(self.labels)}
+        predicates = torch.full((len(sentences), width), IGNORE, dtype=torch.long)
+        roles = torch.full((len(sentences), width, width), IGNORE, dtype=torch.long)
+        for i, sentence in enumerate(sentences):
+            n = len(sentence.words)
+            predicates[i, :n] = 0
+            for predicate in sentence.predicates:
+                predicates[i, predicate.index] = 1
+                roles[i, predicate.index, :n] = ids[NONE_ROLE]
+                for argument, role in predicate.arguments:
+                    roles[i, predicate.index, argument] = ids.get(role, ids[NONE_ROLE])
+        return {"srl:predicates": predicates, "srl:roles": roles}
 
     def forward(self, hidden: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         words = word_states(hidden, batch)
@@ -88,3 +117,23 @@ class RoleHead(nn.Module):
                 (p, [(a, self.labels[r]) for a, r in enumerate(roles[k, :n]) if r > 0])
                 for k, p in enumerate(predicates)])
         return results
+
+    def annotate(self, sentence, tokens: list, result: list, text: str, offset: int) -> None:
+        for word, arguments in result:
+            predicate = tokens[word]
+            sentence.predicates.append(Predicate(
+                predicate.id, predicate.text, predicate.start, predicate.end,
+                [Argument(tokens[a].id, tokens[a].text, tokens[a].start, tokens[a].end, role)
+                 for a, role in arguments]))
+
+    @classmethod
+    def score(cls, gold: list[Sentence], system: list[Sentence], context: dict) -> dict:
+        return {"srl": metrics.srl_scores(gold, system)}
+
+    @classmethod
+    def main_score(cls, gold: list[Sentence], system: list[Sentence], source) -> float:
+        return metrics.srl_scores(gold, system)["F1"]
+
+    @classmethod
+    def provided_by(cls, system: list[Sentence]) -> bool:
+        return any(s.predicates for s in system)

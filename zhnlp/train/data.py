@@ -10,17 +10,11 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import torch
-
 from zhnlp.corpora import Sentence, get_dataset
 from zhnlp.model import MultiTaskModel
+from zhnlp.tasks import REGISTRY, head_class
 from zhnlp.tasks.common import Batch
-from zhnlp.tasks.cws import words_to_tags
-from zhnlp.tasks.ner import bioes_labels, spans_to_bioes
-from zhnlp.tasks.srl import NONE_ROLE
-from zhnlp.tokenizer import DROPPED, Encoding
-
-IGNORE = -100
+from zhnlp.train.config import SourceConfig
 
 
 @dataclass
@@ -46,10 +40,27 @@ class TaskData:
         sentences = get_dataset(self.dataset).read(self.split)[self.skip :]
         if self.limit is not None:
             sentences = sentences[: self.limit]
-        if self.task in ("cws", "ner", "pos"):
+        if head_class(self.task).cuttable:
             sentences = [piece for s in sentences for piece in cut_sentence(s, self.max_chars)]
         self.sentences = sentences
         return self
+
+
+def load_sources(sources: list[SourceConfig], weights: dict[str, float] | None = None
+                 ) -> tuple[list[TaskData], list[TaskData]]:
+    """(train, dev) TaskData of the configured sources, read. `weights` ("dataset:task" ->
+    factor) multiply sources' sampling probabilities (a variant can stress one source)."""
+    train, dev = [], []
+    for source in sources:
+        common = {"dataset": source.dataset, "task": source.task, "standard": source.standard,
+                  "pos_layers": source.pos_layers, "max_chars": source.max_chars}
+        train.append(TaskData(**common, split=source.split, skip=source.skip,
+                              limit=source.limit,
+                              weight=(weights or {}).get(source.name, 1.0)).load())
+        if source.dev is not None:
+            dev.append(TaskData(**common, split=source.dev.split, skip=source.dev.skip,
+                                limit=source.dev.limit).load())
+    return train, dev
 
 
 def cut_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
@@ -87,82 +98,17 @@ def _word_slice(sentence: Sentence, first: int, last: int) -> Sentence:
                     xpos=sentence.xpos[first:last] if sentence.xpos else None)
 
 
-def token_tags_for_words(encoding: Encoding, spans: list[tuple[int, int]]) -> list[int]:
-    """B/M/E/S ids per character token from word character spans."""
-    tags = [IGNORE] * (len(encoding.ids) - 2)
-    for start, end in spans:
-        tokens = [t - 1 for t in encoding.char_to_token[start:end] if t != DROPPED]
-        if tokens:
-            tags[tokens[0] : tokens[-1] + 1] = words_to_tags([len(tokens)])
-    return tags
-
-
 def make_training_batch(model: MultiTaskModel, source: TaskData, sentences: list[Sentence],
                         rng: random.Random | None = None) -> Batch:
     """Encoder inputs and the gold targets of source.task for these sentences."""
     encodings = [model.tokenizer.encode(s.text, max_length=model.max_chars + 2)
                  for s in sentences]
-    task = source.task
-    needs_words = task in ("pos", "dep", "srl")
     standard = source.standard
     if standard == "any":  # the head must work whatever standard the user picks
         standard = (rng or random).choice(model.standards)
-    batch = model.make_batch(encodings, standard,
-                             [s.word_spans() for s in sentences] if needs_words else None)
-    n_max = int(batch.char_lengths.max())
-
-    def padded(rows: list[list[int]], width: int) -> torch.Tensor:
-        out = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-        for i, row in enumerate(rows):
-            out[i, : len(row)] = torch.tensor(row[:width], dtype=torch.long)
-        return out
-
-    if task == "cws":
-        batch.targets["cws"] = padded(
-            [token_tags_for_words(e, s.word_spans()) for e, s in zip(encodings, sentences)],
-            n_max)
-    elif task == "ner":
-        head = model.heads["ner"]
-        label_ids = {label: i for i, label in enumerate(head.labels)}
-        rows = []
-        for encoding, sentence in zip(encodings, sentences):
-            char_tags = spans_to_bioes([(e.label, e.start, e.end) for e in sentence.entities],
-                                       len(sentence.text))
-            rows.append([label_ids.get(char_tags[position], 0)
-                         for position, token in enumerate(encoding.char_to_token)
-                         if token != DROPPED])
-        batch.targets["ner"] = padded(rows, n_max)
-    elif task == "pos":
-        head = model.heads["pos"]
-        width = batch.word_spans.shape[1]
-        for layer, field_name in source.pos_layers.items():
-            ids = {tag: i for i, tag in enumerate(head.labels[layer])}
-            batch.targets[f"pos:{layer}"] = padded(
-                [[ids.get(tag, IGNORE) for tag in getattr(s, field_name)] for s in sentences],
-                width)
-    elif task == "dep":
-        head = model.heads["dep"]
-        width = batch.word_spans.shape[1]
-        ids = {label: i for i, label in enumerate(head.labels)}
-        batch.targets["dep:heads"] = padded([s.heads for s in sentences], width)
-        batch.targets["dep:rels"] = padded([[ids.get(r, IGNORE) for r in s.deprels]
-                                            for s in sentences], width)
-    elif task == "srl":
-        head = model.heads["srl"]
-        width = batch.word_spans.shape[1]
-        ids = {label: i for i, label in enumerate(head.labels)}
-        predicates = torch.full((len(sentences), width), IGNORE, dtype=torch.long)
-        roles = torch.full((len(sentences), width, width), IGNORE, dtype=torch.long)
-        for i, sentence in enumerate(sentences):
-            n = len(sentence.words)
-            predicates[i, :n] = 0
-            for predicate in sentence.predicates:
-                predicates[i, predicate.index] = 1
-                roles[i, predicate.index, :n] = ids[NONE_ROLE]
-                for argument, role in predicate.arguments:
-                    roles[i, predicate.index, argument] = ids.get(role, ids[NONE_ROLE])
-        batch.targets["srl:predicates"] = predicates
-        batch.targets["srl:roles"] = roles
+    words = [s.word_spans() for s in sentences] if REGISTRY[source.task].needs_words else None
+    batch = model.make_batch(encodings, standard, words)
+    batch.targets = model.heads[source.task].targets(sentences, batch, source)
     return batch
 
 
@@ -184,27 +130,10 @@ def batches(source: TaskData, batch_chars: int, rng: random.Random) -> Iterator[
 
 
 def collect_labels(sources: list[TaskData]) -> dict[str, object]:
-    """Label vocabularies of every task, from the training data (sorted, so stable)."""
+    """Label vocabularies of every task, from the training data (each head's
+    `collect_labels`, merged over the sources of its task)."""
     labels: dict[str, object] = {}
     for source in sources:
-        if source.task == "cws":
-            labels["cws"] = None
-        elif source.task == "pos":
-            layers = labels.setdefault("pos", {})
-            for layer, field_name in source.pos_layers.items():
-                tags = set(layers.get(layer, []))
-                tags.update(t for s in source.sentences for t in getattr(s, field_name))
-                layers[layer] = sorted(tags)
-        elif source.task == "ner":
-            types = {e.label for s in source.sentences for e in s.entities}
-            known = {label[2:] for label in labels.get("ner", [])[1:]}
-            labels["ner"] = bioes_labels(sorted(types | known))
-        elif source.task == "dep":
-            labels["dep"] = sorted(set(labels.get("dep", []))
-                                   | {r for s in source.sentences for r in s.deprels})
-        elif source.task == "srl":
-            roles = {role for s in source.sentences for p in s.predicates
-                     for _, role in p.arguments}
-            known = set(labels.get("srl", [NONE_ROLE])[1:])
-            labels["srl"] = [NONE_ROLE] + sorted(roles | known)
+        labels[source.task] = head_class(source.task).collect_labels(
+            source.sentences, labels.get(source.task), source)
     return labels

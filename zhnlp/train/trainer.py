@@ -20,28 +20,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zhnlp import metrics
 from zhnlp.checkpoint import load_checkpoint, save_checkpoint
-from zhnlp.corpora import Entity, Predicate, Sentence
+from zhnlp.evaluate import predict
 from zhnlp.model import MultiTaskModel
+from zhnlp.pipeline import Pipeline
+from zhnlp.tasks import REGISTRY, head_class
+from zhnlp.train.config import Schedule
 from zhnlp.train.data import TaskData, batches, make_training_batch
-
-
-@dataclass
-class Schedule:
-    epochs: float = 3.0  # passes over the (sampled) training data
-    batch_chars: int = 2000  # characters per batch (padding included)
-    learning_rate: float = 5e-4  # encoder (small encoder: 1e-3 > 2e-4 >> 5e-5 on CTB6 dev)
-    head_learning_rate: float = 1e-3
-    warmup: float = 0.1  # fraction of training (steps, or time under max_minutes)
-    weight_decay: float = 0.01
-    max_minutes: float | None = None  # stop cleanly (and keep the best) after this long
-    eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
-    sampling_alpha: float = 0.5
-    temperature: float = 1.0
-    checkpoint_minutes: float = 10.0  # also checkpointed at every dev evaluation
-    bf16: bool = False  # bfloat16 autocast: ~2x faster on CPUs with avx512_bf16 or AMX
-    seed: int = 1
 
 
 @dataclass
@@ -186,52 +171,18 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
 
 def evaluate_sources(model: MultiTaskModel, dev: list[TaskData],
                      batch_size: int = 64) -> dict[str, float]:
-    """The main dev score of each source: CWS F1, POS accuracy (gold words), NER F1, LAS
-    (gold words), SRL argument F1 (gold words)."""
-    model.eval()
+    """The main dev score of each source (its head's `main_score`: CWS F1, POS accuracy on
+    gold words, NER F1, LAS on gold words, SRL F1 on gold words), predicted through the
+    Pipeline as users get it."""
+    pipeline = Pipeline(model, batch_size)
     scores = {}
     for source in dev:
         if source.task not in model.heads:
             continue
-        gold = source.sentences
-        system = []
-        for first in range(0, len(gold), batch_size):
-            chunk = gold[first : first + batch_size]
-            words = None if source.task in ("cws", "ner") else [s.word_spans() for s in chunk]
-            standard = None if source.standard == "any" else source.standard
-            analyses = model.predict([s.text for s in chunk], [source.task], standard,
-                                     words=words)
-            system += [to_sentence(s.text, a, source.pos_layers) for s, a in zip(chunk, analyses)]
-        scores[source.name] = round(main_score(source, gold, system), 2)
+        standard = None if source.standard == "any" else source.standard
+        system = predict(pipeline, source.sentences, [source.task], standard,
+                         gold_words=REGISTRY[source.task].needs_words,
+                         fields=source.pos_layers or None)
+        scores[source.name] = round(
+            head_class(source.task).main_score(source.sentences, system, source), 2)
     return scores
-
-
-def main_score(source: TaskData, gold: list[Sentence], system: list[Sentence]) -> float:
-    if source.task == "cws":
-        return metrics.cws_scores(gold, system)["F1"]
-    if source.task == "pos":
-        layers = list(source.pos_layers.values())
-        return sum(metrics.pos_accuracy(gold, system, layer=f)["accuracy"]
-                   for f in layers) / len(layers)
-    if source.task == "ner":
-        return metrics.ner_scores(gold, system)["F1"]
-    if source.task == "dep":
-        return metrics.attachment_scores(gold, system)["LAS"]
-    return metrics.srl_scores(gold, system)["F1"]
-
-
-def to_sentence(text: str, analysis, pos_layers: dict[str, str] | None = None) -> Sentence:
-    """A model Analysis as a Sentence record, for the scorers. pos_layers maps the model's
-    tag layers to Sentence fields (e.g. {"pku": "xpos"})."""
-    sentence = Sentence(text=text, words=[text[s:e] for s, e in analysis.words])
-    if analysis.pos is not None:
-        for layer, field_name in (pos_layers or {"upos": "upos", "xpos": "xpos"}).items():
-            if layer in analysis.pos:
-                setattr(sentence, field_name, analysis.pos[layer])
-    sentence.heads, sentence.deprels = analysis.heads, analysis.deprels
-    if analysis.entities is not None:
-        sentence.entities = [Entity(label, s, e) for label, s, e in analysis.entities]
-    if analysis.predicates is not None:
-        sentence.predicates = [Predicate(index, "_", arguments)
-                               for index, arguments in analysis.predicates]
-    return sentence

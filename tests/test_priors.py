@@ -1,4 +1,4 @@
-"""Priors from the training data added at decoding (zhnlp tag-lexicon): POS tag priors (word
+"""Priors from the training data added at decoding (zhnlp tune-priors): POS tag priors (word
 -> tag counts) and the NER entity prior (entity strings -> types)."""
 
 import json
@@ -9,11 +9,11 @@ import pytest
 from tests.conftest import build_tiny_model, needs_corpora
 from tests.test_train import sample_sources
 from zhnlp.corpora import Entity, Sentence
-from zhnlp.model import TAG_LEXICON_FILE, MultiTaskModel
+from zhnlp.model import PRIORS_FILE, MultiTaskModel
 from zhnlp.tasks.ner import EntityPrior, bioes_labels
-from zhnlp.tasks.pos import TagPrior
+from zhnlp.tasks.pos import TagPrior, count_tags
 from zhnlp.train.data import TaskData
-from zhnlp.train.tag_lexicon import count_tags, tune
+from zhnlp.train.priors import tune
 from zhnlp.train.trainer import evaluate_sources
 
 
@@ -32,13 +32,14 @@ def test_counts_come_from_every_pos_layer_of_the_training_sources():
                         xpos=["PN", "VV", "PN"])
     source = TaskData("x", "pos", "ctb", pos_layers={"upos": "upos", "pku": "xpos"},
                       sentences=[sentence])
-    counts = count_tags([source, TaskData("x", "cws", "ctb", sentences=[sentence])])
+    counts = count_tags(source.sentences, source.pos_layers)
     assert counts == {"upos": {"他": {"PRON": 2}, "说": {"VERB": 1}},
                       "pku": {"他": {"PN": 2}, "说": {"VV": 1}}}
     traditional = Sentence(text="他說", words=["他", "說"], upos=["PRON", "VERB"],
                            xpos=["PN", "VV"])  # counted under the forms decoding looks up
     source.sentences = [traditional]
-    assert count_tags([source])["upos"] == {"他": {"PRON": 1}, "说": {"VERB": 1}}
+    counts = count_tags(source.sentences, source.pos_layers)
+    assert counts["upos"] == {"他": {"PRON": 1}, "说": {"VERB": 1}}
 
 
 def test_a_strong_prior_decides_the_tag_and_travels_with_the_saved_model(tmp_path):
@@ -49,16 +50,16 @@ def test_a_strong_prior_decides_the_tag_and_travels_with_the_saved_model(tmp_pat
     head.priors["pku"] = TagPrior({word: {"v": 5} for word in strings}, head.labels["pku"],
                                   weight=100.0, smoothing=0.01)
     analysis = model.predict([text], ["pos"], words=[words])[0]
-    assert analysis.pos["pku"] == ["v"] * len(words)
+    assert analysis.results["pos"]["pku"] == ["v"] * len(words)
     traditional = model.predict(["他叫湯姆去拿外衣。"], ["pos"], words=[words])[0]
-    assert traditional.pos["pku"] == ["v"] * len(words)  # looked up as 汤姆
+    assert traditional.results["pos"]["pku"] == ["v"] * len(words)  # looked up as 汤姆
     model.save(tmp_path)
     loaded = MultiTaskModel.load(tmp_path)
     assert set(loaded.heads["pos"].priors) == {"pku"}
-    assert loaded.predict([text], ["pos"], words=[words])[0].pos == analysis.pos
+    assert loaded.predict([text], ["pos"], words=[words])[0].results == analysis.results
     loaded.heads["pos"].priors = {}  # a model without priors leaves no stale file behind
     loaded.save(tmp_path)
-    assert not (tmp_path / TAG_LEXICON_FILE).exists()
+    assert not (tmp_path / PRIORS_FILE).exists()
 
 
 def test_tuning_keeps_a_prior_only_where_it_beats_the_model_on_dev():
@@ -100,13 +101,13 @@ def test_a_strong_entity_prior_decides_and_travels_with_the_saved_model(tmp_path
     text = "他叫汤姆去拿外衣。"
     head = model.heads["ner"]
     head.prior = EntityPrior({"汤姆": {"PER": 4}}, {"汤姆": 4}, head.labels, weight=100.0)
-    entities = model.predict([text], ["ner"])[0].entities  # an untrained model: others too
+    entities = model.predict([text], ["ner"])[0].results["ner"]  # untrained: others too
     assert ("PER", 2, 4) in entities
-    assert ("PER", 2, 4) in model.predict(["他叫湯姆去拿外衣。"], ["ner"])[0].entities
+    assert ("PER", 2, 4) in model.predict(["他叫湯姆去拿外衣。"], ["ner"])[0].results["ner"]
     model.save(tmp_path)
     loaded = MultiTaskModel.load(tmp_path)
     assert loaded.heads["ner"].prior.entities == {"汤姆": {"PER": 4}}
-    assert loaded.predict([text], ["ner"])[0].entities == entities
+    assert loaded.predict([text], ["ner"])[0].results["ner"] == entities
 
 
 @needs_corpora
@@ -122,12 +123,12 @@ def test_the_command_writes_priors_and_dev_scores_into_the_model(tmp_path):
                       '[[sources]]\ndataset = "msra"\ntask = "ner"\nstandard = "any"\n'
                       'limit = 300\ndev = { split = "dev", limit = 30 }\n'
                       '[[sources]]\ndataset = "ctb6"\ntask = "cws"\nstandard = "ctb"\n')
-    assert main(["tag-lexicon", "--model", str(model_dir), "--config", str(config)]) == 0
-    report = json.loads((model_dir / "metrics.json").read_text())["tag_lexicon"]
+    assert main(["tune-priors", "--model", str(model_dir), "--config", str(config)]) == 0
+    report = json.loads((model_dir / "metrics.json").read_text())["priors"]
     assert set(report["dev_without"]) == {"pd1998:pos", "msra:ner"}
     for name, score in report["dev_without"].items():
         assert report["dev_with"][name] >= score
     model = MultiTaskModel.load(model_dir)
     assert set(model.heads["pos"].priors) == set(report["pos"]) <= {"pku"}
     assert (model.heads["ner"].prior is not None) == bool(report["ner"])
-    assert (model_dir / TAG_LEXICON_FILE).exists() == bool(report["pos"] or report["ner"])
+    assert (model_dir / PRIORS_FILE).exists() == bool(report["pos"] or report["ner"])
