@@ -227,13 +227,42 @@ def test_electra_objective_runs(prepared, tmp_path, monkeypatch):
 
 
 def test_lr_schedule():
+    from zhnlp.checkpoint import TrainingClock
+
     train = TrainConfig(warmup_steps=10, max_steps=110, max_minutes=0)
-    assert loop.lr_factor(0, 0.0, train) == pytest.approx(0.1)
-    assert loop.lr_factor(9, 0.0, train) == pytest.approx(1.0)
-    assert loop.lr_factor(60, 0.0, train) == pytest.approx(0.5)
-    assert loop.lr_factor(110, 0.0, train) == 0.0
+    fresh = TrainingClock(0.0, train.max_minutes)
+    assert loop.lr_factor(0, fresh, train) == pytest.approx(0.1)
+    assert loop.lr_factor(9, fresh, train) == pytest.approx(1.0)
+    assert loop.lr_factor(60, fresh, train) == pytest.approx(0.5)
+    assert loop.lr_factor(110, fresh, train) == 0.0
     timed = TrainConfig(warmup_steps=10, max_steps=110, max_minutes=100)
-    assert loop.lr_factor(20, 75.0, timed) == pytest.approx(0.25)  # the budget runs out first
+    resumed = TrainingClock(75 * 60.0, timed.max_minutes)  # 75 minutes trained before
+    assert loop.lr_factor(20, resumed, timed) == pytest.approx(0.25, abs=1e-3)  # budget first
+
+
+def test_init_from_starts_from_an_exported_encoder_and_checks_it(tmp_path, corpus):
+    """A stage that continues an earlier one: the exported MLM weights (tied decoder
+    included) are loaded; another vocabulary or size is an error."""
+    from zhnlp.pretrain.config import ModelConfig
+    from zhnlp.tokenizer import CharTokenizer
+
+    config = load_config(write_config(tmp_path, corpus, max_steps=1))
+    source = tmp_path / "exported"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(0x4E00 + i) for i in range(40)]
+    tokenizer = CharTokenizer(vocab)
+    trained = loop.build_model(config, tokenizer)
+    loop.export(trained, tokenizer, source)
+    config.train.seed += 1  # a fresh model differs from the exported one ...
+    model = loop.build_model(config, tokenizer)
+    loop.init_weights(model, tokenizer, source)  # ... until it is initialised from it
+    for name, tensor in trained.mlm.state_dict().items():
+        assert torch.equal(tensor, model.mlm.state_dict()[name]), name
+    with pytest.raises(ZhnlpError, match="another vocabulary"):
+        loop.init_weights(model, CharTokenizer(vocab + ["乙"]), source)
+    config.model = ModelConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32, max_position_embeddings=64)
+    with pytest.raises(ZhnlpError, match="does not match"):
+        loop.init_weights(loop.build_model(config, tokenizer), tokenizer, source)
 
 
 def test_config_errors(tmp_path):

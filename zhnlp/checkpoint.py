@@ -1,11 +1,14 @@
-"""Resumable training checkpoints without pickle: model.safetensors, optimizer state as
-safetensors, and the trainer's state as JSON. Written to a temporary folder first, so a run
-killed while saving keeps its previous checkpoint."""
+"""What both training loops (`zhnlp train`, `zhnlp pretrain`) share: resumable checkpoints
+without pickle (model.safetensors, optimizer state as safetensors, the loop's state as JSON;
+written to a temporary folder first, so a run killed while saving keeps its previous
+checkpoint) and the `TrainingClock` (training time over resumed invocations, the time
+budget, when to checkpoint, and progress through a schedule)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -41,3 +44,39 @@ def load_checkpoint(directory: Path, model, optimizer) -> dict:
     optimizer.load_state_dict({"state": per_param,
                                "param_groups": state["optimizer"]["param_groups"]})
     return state
+
+
+class TrainingClock:
+    """Training time summed over every invocation of a resumable run (`seconds_before`: what
+    earlier ones trained, from their checkpoint), its budget and the checkpoint interval."""
+
+    def __init__(self, seconds_before: float = 0.0, max_minutes: float | None = None,
+                 checkpoint_minutes: float = 10.0) -> None:
+        self.started = time.monotonic() - seconds_before
+        self.max_minutes = max_minutes or None  # 0 and None: no budget
+        self.checkpoint_minutes = checkpoint_minutes
+        self.last_checkpoint = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.max_minutes is not None and self.minutes >= self.max_minutes
+
+    def progress(self, step: int, total_steps: int) -> float:
+        """Steps done or time used, whichever is further: a run cut by the time budget still
+        ends with a fully decayed learning rate."""
+        done = step / max(1, total_steps)
+        return max(done, self.minutes / self.max_minutes) if self.max_minutes else done
+
+    def checkpoint_due(self) -> bool:
+        return (time.monotonic() - self.last_checkpoint) / 60 >= self.checkpoint_minutes
+
+    def checkpointed(self) -> None:
+        self.last_checkpoint = time.monotonic()

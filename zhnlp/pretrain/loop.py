@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from zhnlp.checkpoint import load_checkpoint, save_checkpoint
+from zhnlp.checkpoint import TrainingClock, load_checkpoint, save_checkpoint
 from zhnlp.encoder import bert_config
 from zhnlp.errors import ZhnlpError
 from zhnlp.pretrain.config import PretrainConfig, TrainConfig, load_config, project_path
@@ -125,12 +125,12 @@ def make_optimizer(model: torch.nn.Module, train: TrainConfig):
     return optimizer
 
 
-def lr_factor(step: int, minutes: float, train: TrainConfig) -> float:
-    """Linear warmup, then linear decay to 0 at max_steps or at max_minutes (sooner)."""
+def lr_factor(step: int, clock: TrainingClock, train: TrainConfig) -> float:
+    """Linear warmup over warmup_steps, then linear decay to 0 at max_steps or at
+    max_minutes (sooner)."""
     warm = min(1.0, (step + 1) / max(1, train.warmup_steps))
-    progress = (step - train.warmup_steps) / max(1, train.max_steps - train.warmup_steps)
-    if train.max_minutes:
-        progress = max(progress, minutes / train.max_minutes)
+    progress = clock.progress(step - train.warmup_steps,
+                              max(1, train.max_steps - train.warmup_steps))
     return max(0.0, min(warm, 1.0 - progress))
 
 
@@ -169,9 +169,15 @@ def init_weights(model: torch.nn.Module, tokenizer: CharTokenizer, source: Path)
     if not hasattr(model, "mlm"):
         raise ZhnlpError("init_from works with objective = \"macbert\" only.")
     weights = load_file(source / "model.safetensors")
-    missing, unexpected = model.mlm.load_state_dict(weights, strict=False)
-    # tied decoder weights and position ids may be absent from the file; nothing else may
-    missing = [k for k in missing if not k.endswith(("decoder.weight", "position_ids"))]
+    try:
+        missing, unexpected = model.mlm.load_state_dict(weights, strict=False)
+    except RuntimeError as error:  # tensors of other shapes
+        raise ZhnlpError(f"init_from {source} does not match the [model] settings "
+                         f"({str(error).splitlines()[1].strip()}).") from None
+    # the decoder is tied to the embeddings and its bias to cls.predictions.bias, so the file
+    # need not hold them (nor position ids); nothing else may be missing
+    missing = [k for k in missing
+               if not k.endswith(("decoder.weight", "decoder.bias", "position_ids"))]
     if missing or unexpected:
         raise ZhnlpError(f"init_from {source} does not match the [model] settings "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
@@ -202,8 +208,7 @@ def train(config: PretrainConfig) -> dict:
     params = sum(p.numel() for p in model.parameters())
     log.info("model: %s, %.2fM parameters (training)", tc.objective, params / 1e6)
 
-    began = last_save = time.time()
-    seconds_before = state["train_seconds"]
+    clock = TrainingClock(state["train_seconds"], tc.max_minutes, tc.save_every_minutes)
     log_file = open(run_dir / "log.jsonl", "a", encoding="utf-8")
     window = {"loss": 0.0, "mlm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "batches": 0,
               **dict.fromkeys(COUNT_KEYS, 0)}
@@ -214,7 +219,7 @@ def train(config: PretrainConfig) -> dict:
         log_file.flush()
 
     def save() -> None:
-        state["train_seconds"] = seconds_before + time.time() - began
+        state["train_seconds"] = clock.seconds
         save_checkpoint(checkpoint, model, optimizer, state)
         export(model, tokenizer, run_dir / "model")
 
@@ -222,14 +227,11 @@ def train(config: PretrainConfig) -> dict:
     progress = tqdm(total=tc.max_steps, initial=state["step"], desc=config.name, unit=" steps",
                     mininterval=10, file=sys.stderr)
 
-    def trained_minutes() -> float:
-        return (seconds_before + time.time() - began) / 60
-
     while True:
         if state["step"] >= tc.max_steps:
             stop_reason = "max_steps"
             break
-        if tc.max_minutes and trained_minutes() >= tc.max_minutes:
+        if clock.out_of_time:
             stop_reason = "max_minutes"
             break
         for _ in range(tc.grad_accum):
@@ -245,8 +247,8 @@ def train(config: PretrainConfig) -> dict:
             for key in COUNT_KEYS:
                 window[key] += out[key]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        minutes = trained_minutes()
-        lr = tc.learning_rate * lr_factor(state["step"], minutes, tc)
+        minutes = clock.minutes
+        lr = tc.learning_rate * lr_factor(state["step"], clock, tc)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.step()
@@ -273,11 +275,9 @@ def train(config: PretrainConfig) -> dict:
             window_start = time.time()
         if tc.eval_every_steps and step % tc.eval_every_steps == 0 and heldout:
             write({"step": step, **evaluate(model, heldout, tc.bf16)})
-        if (time.time() - last_save) / 60 >= tc.save_every_minutes or (
-            tc.save_every_steps and step % tc.save_every_steps == 0
-        ):
+        if clock.checkpoint_due() or (tc.save_every_steps and step % tc.save_every_steps == 0):
             save()
-            last_save = time.time()
+            clock.checkpointed()
     progress.close()
     final = {"step": state["step"], "stop": stop_reason}
     if heldout:

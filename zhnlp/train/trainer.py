@@ -12,7 +12,6 @@ import json
 import math
 import random
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zhnlp.checkpoint import load_checkpoint, save_checkpoint
+from zhnlp.checkpoint import TrainingClock, load_checkpoint, save_checkpoint
 from zhnlp.evaluate import predict
 from zhnlp.model import MultiTaskModel
 from zhnlp.pipeline import Pipeline
@@ -81,22 +80,21 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
     streams = {source.name: iter(()) for source in sources}
     state = TrainState()
     checkpoint = run_dir / "checkpoint"
-    trained_seconds = 0.0
+    seconds_before = 0.0
     if (checkpoint / "trainer.json").exists():  # resume (the batch order starts afresh)
         saved = load_checkpoint(checkpoint, model, optimizer)
         state = TrainState(saved["step"], saved["best_score"], saved["history"])
-        trained_seconds = saved["seconds"]
+        seconds_before = saved["seconds"]
         version, internal, gauss = saved["rng"]
         rng.setstate((version, tuple(internal), gauss))
         log(f"resumed from {checkpoint} at step {state.step}")
-    started = time.monotonic() - trained_seconds
-    last_checkpoint = time.monotonic()
+    clock = TrainingClock(seconds_before, schedule.max_minutes, schedule.checkpoint_minutes)
 
     def save_checkpoint_now() -> None:
         version, internal, gauss = rng.getstate()
         save_checkpoint(checkpoint, model, optimizer, {
             "step": state.step, "best_score": state.best_score, "history": state.history,
-            "seconds": time.monotonic() - started, "rng": [version, list(internal), gauss]})
+            "seconds": clock.seconds, "rng": [version, list(internal), gauss]})
 
     log_file = (run_dir / "log.jsonl").open("a", encoding="utf-8")
     progress = tqdm(total=total_steps, initial=state.step, desc=run_dir.name, unit="step",
@@ -110,11 +108,7 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
             streams[source.name] = batches(source, schedule.batch_chars, rng)
             sentences = next(streams[source.name])
         batch = make_training_batch(model, source, sentences, rng).to(model.device)
-        # Progress is steps done or time used, whichever is further, so a run cut by
-        # max_minutes still ends with a decayed learning rate and fully annealed λ.
-        done = state.step / total_steps
-        if schedule.max_minutes:
-            done = max(done, (time.monotonic() - started) / (60 * schedule.max_minutes))
+        done = clock.progress(state.step, total_steps)  # λ is fully annealed at the end too
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=schedule.bf16):
             outputs = model(batch, [source.task])[source.task]
             head = model.heads[source.task]
@@ -134,12 +128,11 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
         state.step += 1
         progress.update()
         running[source.name] = 0.98 * running.get(source.name, loss.item()) + 0.02 * loss.item()
-        out_of_time = (schedule.max_minutes is not None
-                       and time.monotonic() - started > 60 * schedule.max_minutes)
+        out_of_time = clock.out_of_time
         if state.step % eval_every == 0 or state.step == total_steps or out_of_time:
             scores = evaluate_sources(model, dev)
             score = sum(scores.values()) / max(1, len(scores))
-            record = {"step": state.step, "minutes": round((time.monotonic() - started) / 60, 2),
+            record = {"step": state.step, "minutes": round(clock.minutes, 2),
                       "loss": {k: round(v, 4) for k, v in running.items()},
                       "dev": scores, "dev_mean": score}
             state.history.append(record)
@@ -152,9 +145,9 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
                 model.save(run_dir / "best")
             model.train()
         if (state.step % eval_every == 0 or out_of_time
-                or time.monotonic() - last_checkpoint > 60 * schedule.checkpoint_minutes):
+                or clock.checkpoint_due()):
             save_checkpoint_now()
-            last_checkpoint = time.monotonic()
+            clock.checkpointed()
         if out_of_time:
             log(f"stopping after {schedule.max_minutes} minutes (max_minutes)")
             break
