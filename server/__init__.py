@@ -171,7 +171,7 @@ def model_info(summary: ModelSummary, limits: Limits) -> dict:
     return {"service": "zhnlp", "version": __version__, "model": summary.name,
             "tasks": summary.tasks, "standards": summary.standards,
             "default_standard": summary.default_standard, "labels": summary.labels,
-            "formats": list(FORMATS), "max_sentence_chars": summary.max_chars,
+            "formats": list(FORMATS), "max_sentence_chars": summary.piece_chars,
             "limits": {"max_body_bytes": limits.max_body_bytes,
                        "max_texts": limits.max_texts, "max_chars": limits.max_chars}}
 

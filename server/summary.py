@@ -19,8 +19,8 @@ class ModelSummary:
     tasks: list[str]
     standards: list[str]
     default_standard: str
-    labels: dict[str, object]  # pos: layer -> tags; ner: entity types; dep, srl: labels
-    max_chars: int  # the Pipeline cuts longer sentences at clause boundaries
+    labels: dict[str, object]  # task -> its head's summary_labels() (pos: layer -> tags, ...)
+    piece_chars: int  # the Pipeline cuts longer sentences at clause boundaries
 
     def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
                       pretokenized: bool = False) -> list[str]:
@@ -30,18 +30,9 @@ class ModelSummary:
 def summarize(pipeline, default_name: str | None = None) -> ModelSummary:
     """The summary of a loaded `Pipeline`, named after its model (its training config's
     name), else `default_name` (e.g. its directory), else "zhnlp"."""
-    heads = pipeline.model.heads
-    labels: dict[str, object] = {}
-    if "pos" in heads:
-        labels["pos"] = {layer: list(tags) for layer, tags in heads["pos"].labels.items()}
-    if "ner" in heads:
-        types = [label.split("-", 1)[1] for label in heads["ner"].labels if "-" in label]
-        labels["ner"] = list(dict.fromkeys(types))
-    if "dep" in heads:
-        labels["dep"] = list(heads["dep"].labels)
-    if "srl" in heads:
-        labels["srl"] = list(heads["srl"].labels[1:])  # [0] is "no role"
+    labels = {task: head.summary_labels() for task, head in pipeline.model.heads.items()
+              if head.summary_labels() is not None}
     return ModelSummary(name=pipeline.model.meta.get("name") or default_name or "zhnlp",
                         tasks=pipeline.tasks, standards=pipeline.standards,
                         default_standard=pipeline.model.default_standard, labels=labels,
-                        max_chars=pipeline.max_chars)
+                        piece_chars=pipeline.piece_chars)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from zhnlp.errors import ZhnlpError
+from zhnlp.text import word_spans
 from zhnlp.tokenizer import is_dropped
 
 FORMATS = ("json", "conllu")
@@ -187,15 +188,7 @@ def parse_annotate(body: bytes, model, limits: Limits) -> AnnotateJob:
         raise bad(f"unknown format {show(output)}; choose {' or '.join(FORMATS)}.",
                   "unknown_format")
 
-    words = None
-    if pretokenized:
-        words = []
-        for item in items:
-            spans, start = [], 0
-            for word in item:
-                spans.append((start, start + len(word)))
-                start += len(word)
-            words.append(spans)
+    words = [word_spans(item) for item in items] if pretokenized else None
     return AnnotateJob(texts=list(texts), single=single, tasks=tasks, standard=standard,
                        split=split, format=output, words=words)
 

@@ -46,7 +46,7 @@ def nlp(tiny_model_dir):
 def test_answers_match_the_pipeline_under_concurrency(model_process, nlp):
     summary = model_process.summary
     assert summary.name == "tiny" and summary.tasks == nlp.tasks
-    assert summary.standards == nlp.standards and summary.max_chars == nlp.max_chars
+    assert summary.standards == nlp.standards and summary.piece_chars == nlp.piece_chars
     expected = {text: nlp(text).to_dict() for text in TEXTS}
     calls_before = model_process.calls
     failures: list[str] = []
@@ -69,7 +69,7 @@ def test_answers_match_the_pipeline_under_concurrency(model_process, nlp):
 
 def test_an_input_the_pipeline_refuses_fails_alone(model_process, nlp):
     summary = model_process.summary
-    too_long = job(summary, text=["长" * (nlp.max_chars + 5)], pretokenized=True)
+    too_long = job(summary, text=["长" * (nlp.piece_chars + 5)], pretokenized=True)
     results: dict[int, object] = {}
 
     def run(number: int, the_job) -> None:

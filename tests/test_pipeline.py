@@ -172,7 +172,7 @@ def test_long_pretokenized_sentence_is_cut_at_words_and_stitched(nlp):
     "北京大学的李白" * 40,  # no boundary at all: hard cuts
 ], ids=["clauses", "no-boundary"])
 def test_long_sentences_are_split_and_stitched(nlp, text):
-    assert len(text) > 4 * nlp.max_chars
+    assert len(text) > 4 * nlp.piece_chars
     for split in (True, False):
         doc = nlp(text, split=split)
         assert len(doc.sentences) == 1  # one sentence, one tree
@@ -187,7 +187,7 @@ def test_sentences_longer_than_piece_chars_are_analysed_in_pieces(tiny_model_dir
     model.piece_chars = 10
     model.save(tmp_path / "model")
     local = zhnlp.load(tmp_path / "model")
-    assert local.max_chars == 10 < local.model.max_chars
+    assert local.piece_chars == 10 < local.model.window_chars
     seen = []
     predict = local.model.predict
 

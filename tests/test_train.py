@@ -74,16 +74,16 @@ def test_srl_targets_mark_predicates_and_roles():
 
 def test_cut_sentence_keeps_words_and_entities_whole():
     sources = sample_sources()
-    long_words = cut_sentence(sources[0].sentences[0], max_chars=5)
+    long_words = cut_sentence(sources[0].sentences[0], cut_chars=5)
     assert ["".join(p.words) for p in long_words] == ["上海浦东", "开发与法制", "建设"]
-    tagged = cut_sentence(sources[2].sentences[0], max_chars=3)  # a tree: never cut
+    tagged = cut_sentence(sources[2].sentences[0], cut_chars=3)  # a tree: never cut
     assert len(tagged) == 1
     pos_only = Sentence(text="他叫汤姆去", words=["他", "叫", "汤姆", "去"],
                         xpos=["P", "V", "N", "V"])
-    pieces = cut_sentence(pos_only, max_chars=3)
+    pieces = cut_sentence(pos_only, cut_chars=3)
     assert [(p.words, p.xpos) for p in pieces] == [(["他", "叫"], ["P", "V"]),
                                                    (["汤姆", "去"], ["N", "V"])]
-    ner = cut_sentence(sources[1].sentences[0], max_chars=5)  # 中国队在北京, LOC at 4-6
+    ner = cut_sentence(sources[1].sentences[0], cut_chars=5)  # 中国队在北京, LOC at 4-6
     assert [p.text for p in ner] == ["中国队在", "北京"]
     assert [(e.label, e.start, e.end) for e in ner[1].entities] == [("LOC", 0, 2)]
 

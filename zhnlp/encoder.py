@@ -66,13 +66,6 @@ def load_encoder(path_or_config: str | Path | Any, vocab_size: int | None = None
     return AutoModel.from_pretrained(path, local_files_only=True)
 
 
-def load_tokenizer(path: str | Path):
-    """Our character tokenizer for a model directory that has our vocab.txt."""
-    from zhnlp.tokenizer import CharTokenizer
-
-    return CharTokenizer.from_pretrained(path)
-
-
 def plain_bert(encoder: Any) -> bool:
     """Whether `bert_states` computes this encoder's states: a transformers BertModel with
     absolute positions and no decoder parts (our encoders always are)."""

@@ -1,8 +1,9 @@
 """MultiTaskModel: the shared encoder plus one head per task; save/load as a self-describing
 directory (config.json + model.safetensors + vocab.txt + tokenizer files), no pickle.
 
-The model works on one sentence at a time (a string of at most `max_chars` characters);
-splitting documents into sentences and mapping offsets is the Pipeline's job.
+The model works on one sentence at a time (a string of at most `window_chars` characters:
+the encoder's positions less the special tokens); splitting documents into sentences and
+mapping offsets is the Pipeline's job.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ class MultiTaskModel(nn.Module):
         self.standards = list(standards)
         self.default_standard = default_standard or self.standards[0]
         self.meta = meta or {}
-        self.max_chars = encoder.config.max_position_embeddings - CHAR_OFFSET - 1
+        self.window_chars = encoder.config.max_position_embeddings - CHAR_OFFSET - 1
         # The Pipeline cuts longer sentences at clause boundaries: positions far beyond the
         # lengths seen in pretraining (128) and fine-tuning (200) are poorly trained.
-        self.piece_chars = piece_chars or self.max_chars
+        self.piece_chars = piece_chars or self.window_chars
         self.lexicon = None
         if lexicon is not None:
             self.attach_lexicon(lexicon)
@@ -233,12 +234,12 @@ class MultiTaskModel(nn.Module):
     def predict(self, texts: list[str], tasks: list[str], standard: str | None = None,
                 words: list[list[CharSpan]] | None = None,
                 forced_words: list[list[CharSpan]] | None = None) -> list[Analysis]:
-        """Analyse a batch of sentences (each at most max_chars long). `words` gives the
+        """Analyse a batch of sentences (each at most window_chars long). `words` gives the
         segmentation (character spans) and skips CWS; `forced_words` are dictionary
         matches CWS must keep as words."""
         encodings = [self.tokenizer.encode(text) for text in texts]
-        if any(len(e.ids) - 2 > self.max_chars for e in encodings):
-            raise ZhnlpError(f"a sentence is longer than {self.max_chars} characters; split it "
+        if any(len(e.ids) - 2 > self.window_chars for e in encodings):
+            raise ZhnlpError(f"a sentence is longer than {self.window_chars} characters; split it "
                              "first (the Pipeline does).")
         device = self.device
         batch = self.make_batch(encodings, standard)

@@ -2,7 +2,7 @@
 the HTTP server share, so it does no I/O.
 
 What it adds to `MultiTaskModel.predict` (which analyses sentences of at most
-`model.max_chars` characters):
+`model.window_chars` characters):
 
 - sentence splitting with offsets (`zhnlp.text.split_sentences`); a sentence longer than
   `model.piece_chars` (at most the encoder's positions) is cut at clause boundaries
@@ -23,7 +23,6 @@ of the original text and every offset indexes the string the user gave.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +33,12 @@ from zhnlp.document import Document, Sentence, Token, resolve_tasks
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import Analysis, MultiTaskModel
 from zhnlp.tasks import TASK_ORDER
-from zhnlp.text import split_long, split_sentences, word_spans
+from zhnlp.text import ends_clause, split_long, split_sentences, word_spans
 from zhnlp.tokenizer import is_dropped, lookup_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "zhnlp-base"
 DEFAULT_BATCH_SIZE = 32
-_CLAUSE_WORD = re.compile(r"[。！？!?…，,；;：:、]+[”’」』）)\]]*")
 
 Spans = list[tuple[int, int]]
 
@@ -109,9 +107,9 @@ class Pipeline:
         return list(self.model.standards)
 
     @property
-    def max_chars(self) -> int:
+    def piece_chars(self) -> int:
         """Longer sentences are cut at clause boundaries and stitched back."""
-        return min(self.model.piece_chars, self.model.max_chars)
+        return min(self.model.piece_chars, self.model.window_chars)
 
     def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
                       pretokenized: bool = False) -> list[str]:
@@ -228,7 +226,7 @@ class Pipeline:
                 sentences = [(0, len(text))]
             for start, end in sentences:
                 parts = (self._cut_words(text, words[index]) if pretokenized
-                         else split_long(text, start, end, self.max_chars))
+                         else split_long(text, start, end, self.piece_chars))
                 parts = [part for part in parts if _readable(text, part[0], part[1])]
                 if not parts:
                     continue
@@ -266,10 +264,10 @@ class Pipeline:
                 piece.analysis = analysis
 
     def _cut_words(self, text: str, spans: Spans) -> list[tuple[int, int, Spans]]:
-        """Cut a pretokenized sentence into pieces of at most max_chars characters (longer
+        """Cut a pretokenized sentence into pieces of at most piece_chars characters (longer
         words alone) at word boundaries, after clause punctuation where possible; word spans
         made relative."""
-        limit = self.max_chars
+        limit = self.piece_chars
         pieces, first = [], 0
         while first < len(spans):
             start = spans[first][0]
@@ -277,13 +275,13 @@ class Pipeline:
             while last < len(spans) and spans[last][1] - start <= limit:
                 last += 1
             if last == first:  # one word longer than a piece: alone, if the encoder can
-                if spans[first][1] - start > self.model.max_chars:
+                if spans[first][1] - start > self.model.window_chars:
                     raise ZhnlpError(f"the word {text[slice(*spans[first])]!r} is longer than "
-                                     f"the model's {self.model.max_chars} characters; split it.")
+                                     f"the model's {self.model.window_chars} characters; split it.")
                 last = first + 1
             if last < len(spans):
                 cuts = [k + 1 for k in range(first, last)
-                        if _CLAUSE_WORD.fullmatch(text[slice(*spans[k])])]
+                        if ends_clause(text[slice(*spans[k])])]
                 if cuts and cuts[-1] - first > (last - first) // 4:
                     last = cuts[-1]
             end = spans[last - 1][1]

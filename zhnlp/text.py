@@ -37,9 +37,20 @@ def normalize(text: str) -> str:
     return "".join(map(normalize_char, text))
 
 
-# A sentence ends after these marks, plus any closing quotes/brackets that follow them.
-_SENTENCE_END = re.compile(r"[。！？!?…]+[”’」』）)\]]*|\n+|(?<![0-9])[.;；](?![0-9])[”’」』）)]*")
-_CLAUSE_END = re.compile(r"[，,；;：:、]")
+# Punctuation, defined once: a sentence ends after SENTENCE_MARKS plus any closing quotes or
+# brackets that follow them; long sentences are cut after CLAUSE_MARKS (or sentence marks).
+SENTENCE_MARKS = "。！？!?…"
+CLAUSE_MARKS = "，,；;：:、"
+_CLOSERS = "”’」』）)\\]"
+_SENTENCE_END = re.compile(rf"[{SENTENCE_MARKS}]+[{_CLOSERS}]*|\n+"
+                           r"|(?<![0-9])[.;；](?![0-9])[”’」』）)]*")
+_CLAUSE_END = re.compile(f"[{CLAUSE_MARKS}]")
+_PUNCTUATION_WORD = re.compile(f"[{SENTENCE_MARKS}{CLAUSE_MARKS}]+[{_CLOSERS}]*")
+
+
+def ends_clause(word: str) -> bool:
+    """Whether a word is clause or sentence punctuation (a place to cut between words)."""
+    return _PUNCTUATION_WORD.fullmatch(word) is not None
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

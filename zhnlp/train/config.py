@@ -51,7 +51,7 @@ class SourceConfig:
     split: str = "train"
     skip: int = 0  # leave the first `skip` sentences out (held out for model selection)
     limit: int | None = None
-    max_chars: int = 200  # longer CWS/NER/POS training sentences are cut between words
+    cut_chars: int = 200  # longer CWS/NER/POS training sentences are cut between words
     dev: DevSplit | None = field(default_factory=DevSplit)  # None: scored by another source
 
     @property

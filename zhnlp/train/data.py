@@ -28,7 +28,7 @@ class TaskData:
     split: str = "train"
     skip: int = 0  # leave the first `skip` sentences out (held out for model selection)
     limit: int | None = None  # use at most this many sentences (after skip)
-    max_chars: int = 200  # longer CWS/NER/POS sentences are cut at word boundaries
+    cut_chars: int = 200  # longer CWS/NER/POS sentences are cut at word boundaries
     weight: float = 1.0  # multiplies this source's sampling probability (before normalising)
     sentences: list[Sentence] = field(default_factory=list, repr=False)
 
@@ -41,7 +41,7 @@ class TaskData:
         if self.limit is not None:
             sentences = sentences[: self.limit]
         if head_class(self.task).cuttable:
-            sentences = [piece for s in sentences for piece in cut_sentence(s, self.max_chars)]
+            sentences = [piece for s in sentences for piece in cut_sentence(s, self.cut_chars)]
         self.sentences = sentences
         return self
 
@@ -53,7 +53,7 @@ def load_sources(sources: list[SourceConfig], weights: dict[str, float] | None =
     train, dev = [], []
     for source in sources:
         common = {"dataset": source.dataset, "task": source.task, "standard": source.standard,
-                  "pos_layers": source.pos_layers, "max_chars": source.max_chars}
+                  "pos_layers": source.pos_layers, "cut_chars": source.cut_chars}
         train.append(TaskData(**common, split=source.split, skip=source.skip,
                               limit=source.limit,
                               weight=(weights or {}).get(source.name, 1.0)).load())
@@ -63,15 +63,15 @@ def load_sources(sources: list[SourceConfig], weights: dict[str, float] | None =
     return train, dev
 
 
-def cut_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
-    """Pieces of at most ~max_chars characters, cut between words (keeping per-word tags),
+def cut_sentence(sentence: Sentence, cut_chars: int) -> list[Sentence]:
+    """Pieces of at most ~cut_chars characters, cut between words (keeping per-word tags),
     or anywhere outside entities for character-level NER data. Trees are never cut."""
-    if len(sentence.text) <= max_chars or sentence.heads is not None:
+    if len(sentence.text) <= cut_chars or sentence.heads is not None:
         return [sentence]
     if sentence.words is not None:
         pieces, first, length = [], 0, 0
         for i, word in enumerate(sentence.words):
-            if i > first and length + len(word) > max_chars:
+            if i > first and length + len(word) > cut_chars:
                 pieces.append(_word_slice(sentence, first, i))
                 first, length = i, 0
             length += len(word)
@@ -80,7 +80,7 @@ def cut_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
     pieces, start = [], 0
     entities = sorted(sentence.entities or [], key=lambda e: e.start)
     while start < len(sentence.text):
-        end = min(start + max_chars, len(sentence.text))
+        end = min(start + cut_chars, len(sentence.text))
         for entity in entities:  # never cut inside an entity
             if entity.start < end < entity.end:
                 end = entity.start if entity.start > start else entity.end
@@ -101,7 +101,7 @@ def _word_slice(sentence: Sentence, first: int, last: int) -> Sentence:
 def make_training_batch(model: MultiTaskModel, source: TaskData, sentences: list[Sentence],
                         rng: random.Random | None = None) -> Batch:
     """Encoder inputs and the gold targets of source.task for these sentences."""
-    encodings = [model.tokenizer.encode(s.text, max_length=model.max_chars + 2)
+    encodings = [model.tokenizer.encode(s.text, max_length=model.window_chars + 2)
                  for s in sentences]
     standard = source.standard
     if standard == "any":  # the head must work whatever standard the user picks
