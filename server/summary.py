@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zhnlp.document import resolve_tasks
+from zhnlp.task_registry import resolve_tasks
 
 
 @dataclass(frozen=True)

@@ -21,45 +21,7 @@ Serialisations (shared by the Python API and `zhnlp tag`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from zhnlp.errors import ZhnlpError
-from zhnlp.tasks import TASK_ORDER, WORD_TASKS
-
-
-def resolve_tasks(available: Sequence[str], tasks: str | Sequence[str] | None = None,
-                  pretokenized: bool = False) -> list[str]:
-    """The tasks to run on a model that has `available`, checked: None means all of them;
-    "cws,pos" or a list. Also the tasks they need (pos/dep/srl need cws unless the words
-    are given); cws itself is dropped for pretokenized input."""
-    if tasks is None:
-        asked = [task for task in TASK_ORDER if task in available]
-    else:
-        if isinstance(tasks, str):
-            tasks = tasks.split(",")
-        if not isinstance(tasks, list | tuple | set) or not all(
-                isinstance(task, str) for task in tasks):
-            raise ZhnlpError("tasks must be a list of task names such as ['cws', 'pos'] "
-                             f"or a comma-separated str, not {tasks!r}.")
-        asked = [task.strip() for task in tasks if task.strip()]
-        if not asked:
-            raise ZhnlpError(f"no task given; choose from {', '.join(TASK_ORDER)}.")
-        for task in asked:
-            if task not in TASK_ORDER:
-                raise ZhnlpError(f"unknown task {task!r}; choose from {', '.join(TASK_ORDER)}.")
-            if task not in available:
-                raise ZhnlpError(f"this model has no {task} head; it has "
-                                 f"{', '.join(available)}.")
-    needed = set(asked)
-    if needed & set(WORD_TASKS) and not pretokenized:
-        if "cws" not in available:
-            raise ZhnlpError(f"{', '.join(sorted(needed & set(WORD_TASKS)))} need words but this "
-                             "model has no cws head; give pretokenized input.")
-        needed.add("cws")
-    if pretokenized:
-        needed.discard("cws")
-    return [task for task in TASK_ORDER if task in needed]
 
 
 @dataclass

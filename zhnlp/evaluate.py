@@ -23,7 +23,7 @@ from zhnlp.corpora import (
 )
 from zhnlp.document import Document
 from zhnlp.errors import ZhnlpError
-from zhnlp.tasks import REGISTRY, TASK_ORDER, head_class
+from zhnlp.task_registry import REGISTRY, TASK_ORDER, head_class
 
 # ---------------------------------------------------------------------------------------
 # System output readers

@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModel
 from zhnlp.encoder import bert_states, plain_bert
 from zhnlp.errors import ZhnlpError
 from zhnlp.lexicon import Lexicon
-from zhnlp.tasks import REGISTRY, TASK_ORDER, head_class
+from zhnlp.task_registry import REGISTRY, TASK_ORDER, head_class
 from zhnlp.tasks.common import CHAR_OFFSET, Batch, CharSpan, chars_to_token_spans
 from zhnlp.tasks.cws import FREE, words_to_tags
 from zhnlp.tokenizer import RESERVED_TOKENS, CharTokenizer, Encoding, lookup_form

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import torch
 
-from zhnlp.document import Document, Sentence, Token, resolve_tasks
+from zhnlp.document import Document, Sentence, Token
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import Analysis, MultiTaskModel
-from zhnlp.tasks import TASK_ORDER
+from zhnlp.task_registry import TASK_ORDER, resolve_tasks
 from zhnlp.text import ends_clause, split_long, split_sentences, word_spans
 from zhnlp.tokenizer import is_dropped, lookup_text
 
@@ -113,7 +113,7 @@ class Pipeline:
 
     def resolve_tasks(self, tasks: str | Sequence[str] | None = None,
                       pretokenized: bool = False) -> list[str]:
-        """The tasks to run, checked (`zhnlp.document.resolve_tasks`)."""
+        """The tasks to run, checked (`zhnlp.task_registry.resolve_tasks`)."""
         return resolve_tasks(list(self.model.heads), tasks, pretokenized)
 
     def check_standard(self, standard: str | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.tasks import REGISTRY
+from zhnlp.task_registry import REGISTRY
 
 
 @dataclass

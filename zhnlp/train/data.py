@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from zhnlp.corpora import Sentence, get_dataset
 from zhnlp.model import MultiTaskModel
-from zhnlp.tasks import REGISTRY, head_class
+from zhnlp.task_registry import REGISTRY, head_class
 from zhnlp.tasks.common import Batch
 from zhnlp.train.config import SourceConfig
 

@@ -23,7 +23,7 @@ from zhnlp.checkpoint import TrainingClock, load_checkpoint, save_checkpoint
 from zhnlp.evaluate import predict
 from zhnlp.model import MultiTaskModel
 from zhnlp.pipeline import Pipeline
-from zhnlp.tasks import REGISTRY, head_class
+from zhnlp.task_registry import REGISTRY, head_class
 from zhnlp.train.config import Schedule
 from zhnlp.train.data import TaskData, batches, make_training_batch
 
