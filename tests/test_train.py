@@ -224,8 +224,12 @@ def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
     model = new_model(config, labels)
     for (name, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
         assert torch.equal(a, b), name
-    with pytest.raises(ZhnlpError, match="lacks tasks or has other labels"):
+    with pytest.raises(ZhnlpError, match="has other labels"):
         new_model(config, {**labels, "dep": ["root"]})
+    grown = new_model(config, {**labels, "sdp": ["Agt", "Root"]})  # a new task: a new head
+    assert grown.heads["sdp"].labels == ["Agt", "Root"]
+    assert torch.equal(grown.heads["dep"].arc_scorer.weight,
+                       trained.heads["dep"].arc_scorer.weight)
 
 
 def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):

@@ -55,6 +55,14 @@ class Sentence:
         """Character (start, end) of each word in text."""
         return word_spans(self.words or [])
 
+    def semantic_arcs(self) -> list[tuple[int, int, str]]:
+        """The semantic graph's (dep, head, label) arcs, 1-based, head 0 = root: `arcs`, or
+        the tree when every word has one head (the reader then keeps only the tree)."""
+        if self.arcs is not None:
+            return list(self.arcs)
+        return [(i, head, label)
+                for i, (head, label) in enumerate(zip(self.heads or [], self.deprels or []), 1)]
+
 
 def corpora_root() -> Path:
     return Path(os.environ.get("ZHNLP_CORPORA", PROJECT_ROOT.parent / "shared" / "corpora"))

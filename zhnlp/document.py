@@ -11,7 +11,8 @@ Serialisations (shared by the Python API and `zhnlp tag`):
 
 - `to_dict()`: the `zhnlp tag --format json` record, read back by
   `zhnlp.evaluate.sentence_from_json`.
-- `to_conllu()`: one CoNLL-U block per sentence. `# text = ` holds the sentence, `#
+- `to_conllu()`: one CoNLL-U block per sentence (DEPS holds the semantic graph, when SDP
+  was run, as `HEAD:REL|HEAD:REL`). `# text = ` holds the sentence, `#
   entities = LABEL=START:END ...` the entities (offsets into the document), MISC holds
   `TokenRange=START:END` (offsets into the document), `SpaceAfter=No`, `PKU=tag` (the PKU
   tag layer, when present), `Pred=Yes` on predicates and `SRL=PRED:ROLE[,PRED:ROLE]` on
@@ -35,6 +36,9 @@ class Token:
     pku: str | None = None  # the PKU tag layer, when the model has one
     head: int | None = None  # id of the head token, 0 = root
     deprel: str | None = None
+    # The semantic dependency graph (SDP): (head id, relation) of every head of this word,
+    # ordered by head; a word may have several (她 is an argument of both 脸色 and 病).
+    semantic_heads: list[tuple[int, str]] | None = None
 
     def to_dict(self) -> dict:
         record = {"id": self.id, "text": self.text, "start": self.start, "end": self.end,
@@ -42,6 +46,8 @@ class Token:
                   "deprel": self.deprel}
         if self.pku is not None:
             record["pku"] = self.pku
+        if self.semantic_heads is not None:
+            record["semantic_heads"] = [list(pair) for pair in self.semantic_heads]
         return record
 
 
@@ -125,10 +131,12 @@ class Sentence:
                 misc[token.id].append("SpaceAfter=No")
             misc[token.id].append(f"TokenRange={token.start}:{token.end}")
         for token in self.tokens:
+            deps = "_" if not token.semantic_heads else "|".join(
+                f"{head}:{_field(rel)}" for head, rel in token.semantic_heads)
             columns = [str(token.id), _form(token.text), "_", _field(token.upos),
                        _field(token.xpos), "_",
                        "_" if token.head is None else str(token.head), _field(token.deprel),
-                       "_", "|".join(misc[token.id]) or "_"]
+                       deps, "|".join(misc[token.id]) or "_"]
             lines.append("\t".join(columns))
         return "\n".join(lines) + "\n\n"
 
@@ -164,6 +172,9 @@ class Document:
         for part in record.get("sentences", []):
             tokens = [Token(**{key: token.get(key) for key in _TOKEN_FIELDS})
                       for token in part["tokens"]]
+            for token in tokens:
+                if token.semantic_heads is not None:
+                    token.semantic_heads = [(head, rel) for head, rel in token.semantic_heads]
             doc.sentences.append(Sentence(
                 text=record["text"][part["start"] : part["end"]], start=part["start"],
                 end=part["end"], tokens=tokens,
@@ -207,7 +218,8 @@ def _predicate_from_dict(record: dict, tokens: list[Token]) -> Predicate:
         for argument in record.get("arguments", [])])
 
 
-_TOKEN_FIELDS = ("id", "text", "start", "end", "upos", "xpos", "pku", "head", "deprel")
+_TOKEN_FIELDS = ("id", "text", "start", "end", "upos", "xpos", "pku", "head", "deprel",
+                 "semantic_heads")
 
 _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
 

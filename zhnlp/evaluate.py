@@ -66,9 +66,12 @@ def to_corpus_sentence(doc: Document, tag_fields: dict[str, str] | None = None) 
     tag_fields = tag_fields or {"upos": "upos", "xpos": "xpos"}
     sentence = Sentence(text=doc.text, words=[], heads=[], deprels=[], entities=[],
                         predicates=[], **{name: [] for name in tag_fields.values()})
+    arcs = []
     for part in doc.sentences:
         offset = len(sentence.words)
         for token in part.tokens:
+            arcs += [(offset + token.id, head + offset if head else 0, rel)
+                     for head, rel in token.semantic_heads or []]
             sentence.words.append(token.text)
             for layer, name in tag_fields.items():
                 getattr(sentence, name).append(getattr(token, layer) or "_")
@@ -80,6 +83,7 @@ def to_corpus_sentence(doc: Document, tag_fields: dict[str, str] | None = None) 
                 arguments=[(offset + argument.id - 1, argument.role)
                            for argument in predicate.arguments]))
     sentence.entities = [Entity(e.label, e.start, e.end) for e in doc.entities]
+    sentence.arcs = arcs or None
     return sentence
 
 

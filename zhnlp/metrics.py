@@ -1,4 +1,5 @@
-"""Scorers for word segmentation, POS tagging, NER, dependency parsing and SRL.
+"""Scorers for word segmentation, POS tagging, NER, dependency parsing, SRL and semantic
+dependency graphs (SDP).
 
 Every scorer takes gold and system `Sentence` lists paired by position and returns a plain
 dict holding the raw counts next to percentages (0-100), so counts from several corpora can
@@ -332,3 +333,28 @@ def srl_scores(
     result = arguments.as_dict()
     result.update(predicate=predicates.as_dict(), argument=arguments.as_dict())
     return result
+
+
+def sdp_scores(gold: Sequence[Sentence], system: Sequence[Sentence]) -> dict[str, Any]:
+    """Semantic dependency graphs on the gold segmentation, as SemEval-2016 Task 9 scores
+    them: labelled and unlabelled arcs (LF, UF: P/R/F1 over (dependent, head[, label])),
+    and the non-local arcs (NLF, NUF): the arcs of words that have more than one head on
+    that side (gold for recall, system for precision), i.e. what a tree cannot hold.
+
+    Keys: LF, UF, NLF, NUF, each {P, R, F1, tp, gold, pred}.
+    """
+    totals = dict.fromkeys(("LF", "UF", "NLF", "NUF"), ZERO)
+    for i, g, s in _pairs(gold, system):
+        _check_same_word_count(g, s, i)
+        sides = []
+        for sentence in (g, s):
+            arcs = sentence.semantic_arcs()
+            heads = Counter(dep for dep, _, _ in arcs)
+            sides.append((arcs, [arc for arc in arcs if heads[arc[0]] > 1]))
+        (gold_arcs, gold_nonlocal), (system_arcs, system_nonlocal) = sides
+        unlabelled = lambda arcs: [arc[:2] for arc in arcs]  # noqa: E731
+        totals["LF"] += PRF.match(gold_arcs, system_arcs)
+        totals["UF"] += PRF.match(unlabelled(gold_arcs), unlabelled(system_arcs))
+        totals["NLF"] += PRF.match(gold_nonlocal, system_nonlocal)
+        totals["NUF"] += PRF.match(unlabelled(gold_nonlocal), unlabelled(system_nonlocal))
+    return {name: prf.as_dict() for name, prf in totals.items()}

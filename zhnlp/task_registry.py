@@ -30,6 +30,7 @@ REGISTRY = {info.name: info for info in (
     TaskInfo("ner", "zhnlp.tasks.ner:EntityHead", needs_words=False),
     TaskInfo("dep", "zhnlp.tasks.dep:ParsingHead", needs_words=True),
     TaskInfo("srl", "zhnlp.tasks.srl:RoleHead", needs_words=True),
+    TaskInfo("sdp", "zhnlp.tasks.sdp:SemanticGraphHead", needs_words=True),
 )}
 TASK_ORDER = tuple(REGISTRY)
 WORD_TASKS = tuple(name for name, info in REGISTRY.items() if info.needs_words)

@@ -23,6 +23,7 @@ from zhnlp.encoder import build_encoder, load_encoder
 from zhnlp.errors import ZhnlpError
 from zhnlp.lexicon import Lexicon, jieba_words
 from zhnlp.model import MultiTaskModel
+from zhnlp.task_registry import head_class
 from zhnlp.tokenizer import CharTokenizer
 from zhnlp.train.config import TrainingConfig, check_trainable, load_training_config
 from zhnlp.train.data import TaskData, collect_labels, load_sources
@@ -32,18 +33,23 @@ from zhnlp.train.trainer import train
 
 def new_model(config: TrainingConfig, labels: dict) -> MultiTaskModel:
     """The model a config trains: new heads on its encoder (`build_model`), or with
-    `init_from = "DIR"` a trained model continued (same labels; heads of tasks the config
-    does not train are dropped; `lexicon` adds lexicon features to a model without them).
+    `init_from = "DIR"` a trained model continued (same labels for the tasks it has; new
+    heads for tasks it lacks; heads of tasks the config does not train are dropped;
+    `lexicon` adds lexicon features to a model without them).
     `encoder_layers = N` keeps the encoder's first N layers; `piece_chars = N` sets where the
     Pipeline cuts long sentences."""
     if config.init_from is not None:
         model = MultiTaskModel.load(config.init_from)
-        if not set(labels) <= set(model.heads) or any(
-                model.heads[task].config().get("labels") != labels[task] for task in labels):
-            raise ZhnlpError(f"init_from model {config.init_from} lacks tasks or has other "
-                             "labels than this config's training data.")
+        if any(model.heads[task].config().get("labels") != labels[task]
+               for task in labels if task in model.heads):
+            raise ZhnlpError(f"init_from model {config.init_from} has other labels than this "
+                             "config's training data.")
         for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
             del model.heads[task]
+        hidden = model.encoder.config.hidden_size
+        for task in [task for task in labels if task not in model.heads]:  # a new task
+            model.heads[task] = head_class(task)(hidden, labels[task],
+                                                 **config.heads.get(task, {}))
         model.clear_priors()  # tuned for the old weights
         if model.lexicon is None and config.lexicon:
             model.attach_lexicon(lexicon_from(config))
