@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag = commands.add_parser("tag", help="analyse text: segmentation, POS, NER, parsing, SRL")
     tag.add_argument("files", nargs="*", metavar="FILE", help="input files (default: stdin)")
     tag.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
-    tag.add_argument("--tasks", help="comma-separated from cws,pos,ner,dep,srl (default: all "
+    tag.add_argument("--tasks", help="comma-separated from cws,pos,ner,dep,srl,sdp (default: all "
                      "the model has)")
     tag.add_argument("--format", choices=["conllu", "json", "text"], default="conllu",
                      help="output format (default: conllu)")
