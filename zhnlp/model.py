@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModel
 from zhnlp.encoder import bert_states, plain_bert
 from zhnlp.errors import ZhnlpError
 from zhnlp.lexicon import Lexicon
+from zhnlp.model_files import FIX, check_model_dir, read_json
 from zhnlp.tasks.common import CHAR_OFFSET, Batch
 from zhnlp.tasks.cws import FREE, SegmentationHead, words_to_tags
 from zhnlp.tasks.dep import ParsingHead
@@ -161,14 +162,18 @@ class MultiTaskModel(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> MultiTaskModel:
         directory = Path(directory)
-        config_path = directory / CONFIG_FILE
-        if not config_path.exists():
-            raise ZhnlpError(f"no zhnlp model in {directory} ({CONFIG_FILE} is missing); give "
-                             "the directory of a model saved by zhnlp.")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        if config.get("model_type") != "zhnlp":
-            raise ZhnlpError(f"{directory} holds no zhnlp model (a bare encoder?); train heads "
-                             "on it with `zhnlp train` first.")
+        # a damaged file: ZhnlpError naming it and the fix, before anything is allocated
+        config = check_model_dir(directory, CONFIG_FILE, WEIGHTS_FILE, HEADS)
+        try:
+            return cls._from_files(directory, config)
+        except ZhnlpError:
+            raise
+        except Exception as error:  # what the checks cannot foresee (a head's bad setting)
+            raise ZhnlpError(f"the model in {directory} does not load ({type(error).__name__}: "
+                             f"{' '.join(str(error).split())[:300]}); {FIX}.") from error
+
+    @classmethod
+    def _from_files(cls, directory: Path, config: dict) -> MultiTaskModel:
         encoder_config = dict(config["encoder"])
         encoder = AutoModel.from_config(AutoConfig.for_model(**encoder_config))
         heads = {}
@@ -185,8 +190,7 @@ class MultiTaskModel(nn.Module):
                     config.get("piece_chars"))
         model.load_state_dict(load_file(directory / WEIGHTS_FILE))
         if (directory / TAG_LEXICON_FILE).exists():
-            model.attach_tag_lexicon(json.loads(
-                (directory / TAG_LEXICON_FILE).read_text(encoding="utf-8")))
+            model.attach_tag_lexicon(read_json(directory / TAG_LEXICON_FILE))
         return model.eval()
 
     def has_priors(self, tasks: list[str]) -> bool:
