@@ -281,8 +281,7 @@ def child_main(connection, options: dict, max_batch: int) -> None:
 def _heap_trimmer() -> Callable[[int], object]:
     """glibc's `malloc_trim(0)` (nothing elsewhere). Over many calls the heap of this
     process fragments: freed memory stays mapped (494 -> 1,672 MB over 6,000 calls, back to
-    592 MB after one trim); trimming every few hundred calls keeps the RSS flat, for well
-    under a millisecond a call."""
+    592 MB after one trim); trimming every few hundred calls keeps the RSS flat."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
