@@ -31,7 +31,6 @@ import ipaddress
 import json
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -43,8 +42,13 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from benchmarks.support import (  # noqa: E402
+    build_tiny_model,
+    process_tree,
+    rss_kib,
+    start_in_subprocess,
+)
 from zhnlp.errors import ZhnlpError  # noqa: E402
-from zhnlp.serve import start_in_subprocess  # noqa: E402
 
 SENTENCES = [
     "他叫汤姆去拿外衣。",
@@ -71,36 +75,6 @@ def loopback(host: str) -> bool:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         return False
-
-
-def rss_kib(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total += int(match.group(1)) if match else 0
-    return total
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and its descendants (Linux /proc)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, queue = [], [pid]
-    while queue:
-        node = queue.pop()
-        tree.append(node)
-        queue.extend(parents.get(node, []))
-    return tree
 
 
 def start_server(args, model: str) -> tuple[subprocess.Popen, str]:
@@ -174,10 +148,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def build_tiny(directory: Path) -> str:
-    sys.path.insert(0, str(ROOT / "tests"))
-    sys.path.insert(0, str(ROOT))
-    from conftest import build_tiny_model  # the test suite's random tiny model
-
     build_tiny_model().save(directory)
     return str(directory)
 

@@ -3,7 +3,7 @@
     from server import create_app
     app = create_app("models/zhnlp-base", max_texts=50)   # any WSGI server can run it
 
-`zhnlp serve` runs it under waitress (see `zhnlp/serve.py`). Routes:
+`zhnlp serve` runs it under waitress (see `serve.py`). Routes:
 
 - `POST /v1/annotate`: `{"text": str}` or `{"texts": [str]}` (+ "tasks", "pretokenized",
   "standard", "split", "format") -> the `zhnlp tag --format json` record (a list for
@@ -31,6 +31,7 @@ from flask import Flask, Response, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from server.batcher import Batcher
+from server.model_process import ModelUnavailable
 from server.openapi import build_openapi, error_codes
 from server.summary import ModelSummary, summarize
 from server.validation import FORMATS, AnnotateJob, ApiError, Limits, parse_annotate
@@ -87,8 +88,11 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
 
     @app.get("/v1/health")
     def health():
-        return _json({"status": "ok", "model_loaded": analyser.alive, "model": model_name,
-                      "worker": os.getpid()})
+        # 503 while the model process is down, so that a load balancer or an orchestrator
+        # stops sending requests here (and restarts the service if it stays down)
+        alive = analyser.alive
+        return _json({"status": "ok" if alive else "unavailable", "model_loaded": alive,
+                      "model": model_name, "worker": os.getpid()}, 200 if alive else 503)
 
     @app.get("/v1/info")
     def get_info():
@@ -117,11 +121,16 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
             docs = analyser.process(job)
         except ZhnlpError as error:  # the pipeline refused this input (e.g. a huge word)
             raise ApiError(400, "invalid_text", str(error)) from None
+        except ModelUnavailable as error:  # restarting (or given up): no traceback
+            raise ApiError(503, "model_unavailable", str(error)) from None
         return _json(render(job, docs))
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
-        return _error(error.status, error.code, error.message)
+        response = _error(error.status, error.code, error.message)
+        if error.status == 503:
+            response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -187,9 +196,14 @@ def _json(record: object, status: int = 200) -> Response:
     return Response(body.encode("utf-8"), status=status, content_type=JSON_TYPE)
 
 
-def _error(status: int, code: str, message: str) -> Response:
+def error_json(code: str, message: str) -> bytes:
+    """The body of every error the service answers (also waitress's own, `serve.py`)."""
     if code not in error_codes():  # keep to the documented codes
         code = "http_error"
     # ASCII: a message may quote client input, which may hold anything.
-    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=True)
-    return Response(body, status=status, content_type=JSON_TYPE)
+    return json.dumps({"error": {"code": code, "message": message}},
+                      ensure_ascii=True).encode("ascii")
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(error_json(code, message), status=status, content_type=JSON_TYPE)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.validation import AnnotateJob
+from zhnlp.batching import batch_or_each
 
 
 def job_key(job: AnnotateJob) -> tuple:
@@ -51,18 +52,7 @@ def take(queue: list, max_batch: int, job_of: Callable) -> list:
 def analyse(pipeline, jobs: list[AnnotateJob]) -> list[tuple[list | None, Exception | None]]:
     """(documents, None) or (None, the error) per job, from one pipeline call for all of
     them (same options); if that call fails, one call per job finds the culprit."""
-    try:
-        return [(docs, None) for docs in _call(pipeline, jobs)]
-    except Exception as error:
-        if len(jobs) == 1:
-            return [(None, error)]
-    results = []
-    for job in jobs:
-        try:
-            results.append((_call(pipeline, [job])[0], None))
-        except Exception as error:
-            results.append((None, error))
-    return results
+    return batch_or_each(lambda some: _call(pipeline, some), jobs)
 
 
 def _call(pipeline, jobs: list[AnnotateJob]) -> list[list]:

@@ -13,7 +13,8 @@ ERRORS = {
     "unknown_task": 400, "unknown_standard": 400, "unknown_format": 400, "bad_request": 400,
     "not_found": 404, "method_not_allowed": 405, "too_many_texts": 413,
     "text_too_long": 413, "body_too_large": 413, "unsupported_media_type": 415,
-    "internal_error": 500, "http_error": 0,  # 0: any other status werkzeug raises
+    "headers_too_large": 431, "internal_error": 500, "model_unavailable": 503,
+    "http_error": 0,  # 0: any other status werkzeug or waitress raises
 }
 
 
@@ -140,7 +141,8 @@ def build_openapi(summary, limits) -> dict:
         "Error": _object({"error": _object({
             "code": {"type": "string", "enum": list(ERRORS)},
             "message": {"type": "string", "description": "one sentence naming the fix"}})}),
-        "Health": _object({"status": {"const": "ok"}, "model_loaded": {"const": True},
+        "Health": _object({"status": {"enum": ["ok", "unavailable"]},
+                           "model_loaded": {"type": "boolean"},
                            "model": {"type": "string"},
                            "worker": {"type": "integer",
                                       "description": "process id of the worker that "
@@ -201,9 +203,18 @@ def build_openapi(summary, limits) -> dict:
                     "415": _error_response("Not `application/json` in UTF-8.",
                                            ["unsupported_media_type"]),
                     "500": _error_response("Server failure (logged).", ["internal_error"]),
+                    "503": _error_response("The model process is restarting (retry after "
+                                           "the Retry-After seconds).", ["model_unavailable"]),
                     "default": default,
                 }}},
-            "/v1/health": get("Liveness: the model is loaded", _ref("Health")),
+            "/v1/health": {"get": {
+                "summary": "Readiness: 200 while the model is loaded, 503 while it is down",
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {
+                        "schema": _ref("Health")}}},
+                    "503": {"description": "The model process is down (restarting).",
+                            "content": {"application/json": {"schema": _ref("Health")}}},
+                    "default": default}}},
             "/v1/info": get("The model: tasks, standards, label sets; the limits",
                             _ref("Info")),
             "/v1/openapi.json": get("This document", {"type": "object"}),

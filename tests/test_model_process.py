@@ -88,13 +88,13 @@ def test_an_input_the_pipeline_refuses_fails_alone(model_process, nlp):
 def test_a_dead_model_process_is_replaced(tiny_model_dir, caplog):
     process = ModelProcess(options(tiny_model_dir))
     try:
-        first_pid = process._process.pid
+        first_pid = process.pid
         with caplog.at_level(logging.WARNING, logger="zhnlp.server"):
             os.kill(first_pid, signal.SIGKILL)
             deadline = time.monotonic() + 120
-            while process._process.pid == first_pid and time.monotonic() < deadline:
+            while (not process.alive or process.pid == first_pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-        assert process.alive and process._process.pid != first_pid
+        assert process.alive and process.pid != first_pid
         assert "exited" in caplog.text
         docs = process.process(job(process.summary, text=TEXTS[0]))
         assert docs[0].text == TEXTS[0]

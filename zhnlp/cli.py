@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--batch-size", type=int, default=32, metavar="N",
                      help="sentences per model batch (default: 32)")
     tag.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    tag.add_argument("--max-line-chars", type=int, metavar="N",
+                     help="longer lines get an error record: peak memory grows with line "
+                     "length (default: 200000; README: Memory)")
     tag.add_argument("--int8", action="store_true", help=INT8_HELP)
     tag.add_argument("--user-dict", metavar="FILE", help="user dictionary, one word per line "
                      "(first field only: jieba dictionaries work)")
@@ -105,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="most texts per request (default: 100)")
     serve.add_argument("--max-chars", type=int, default=10_000, metavar="N",
                        help="most characters per text (default: 10000)")
-    serve.set_defaults(run=_lazy("zhnlp.serve"))
+    serve.add_argument("--request-timeout", type=int, default=30, metavar="SECONDS",
+                       help="a client must send each request (headers and body) within "
+                       "this time, or its connection is closed (default: 30)")
+    # the one import of a face by the library: only when `zhnlp serve` runs
+    serve.set_defaults(run=_lazy("server.serve"))
 
     pretrain = commands.add_parser("pretrain", help="pretrain the shared encoder")
     pretrain.add_argument("--config", required=True, help="configs/pretrain-*.toml")

@@ -21,7 +21,8 @@ from transformers import AutoConfig, AutoModel
 from zhnlp.encoder import bert_states, plain_bert
 from zhnlp.errors import ZhnlpError
 from zhnlp.lexicon import Lexicon
-from zhnlp.task_registry import REGISTRY, TASK_ORDER, head_class
+from zhnlp.model_files import FIX, check_model_dir, read_json
+from zhnlp.task_registry import REGISTRY, head_class
 from zhnlp.tasks.common import CHAR_OFFSET, Batch, CharSpan, chars_to_token_spans
 from zhnlp.tasks.cws import FREE, words_to_tags
 from zhnlp.tokenizer import RESERVED_TOKENS, CharTokenizer, Encoding, lookup_form
@@ -139,20 +140,20 @@ class MultiTaskModel(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> MultiTaskModel:
         directory = Path(directory)
-        config_path = directory / CONFIG_FILE
-        if not config_path.exists():
-            raise ZhnlpError(f"no zhnlp model in {directory} ({CONFIG_FILE} is missing); give "
-                             "the directory of a model saved by zhnlp.")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        if config.get("model_type") != "zhnlp":
-            raise ZhnlpError(f"{directory} holds no zhnlp model (a bare encoder?); train heads "
-                             "on it with `zhnlp train` first.")
+        # a damaged file: ZhnlpError naming it and the fix, before anything is allocated
+        config = check_model_dir(directory, CONFIG_FILE, WEIGHTS_FILE, REGISTRY)
+        try:
+            return cls._from_files(directory, config)
+        except ZhnlpError:
+            raise
+        except Exception as error:  # what the checks cannot foresee (a head's bad setting)
+            raise ZhnlpError(f"the model in {directory} does not load ({type(error).__name__}: "
+                             f"{' '.join(str(error).split())[:300]}); {FIX}.") from error
+
+    @classmethod
+    def _from_files(cls, directory: Path, config: dict) -> MultiTaskModel:
         encoder_config = dict(config["encoder"])
         encoder = AutoModel.from_config(AutoConfig.for_model(**encoder_config))
-        unknown = set(config["heads"]) - set(REGISTRY)
-        if unknown:
-            raise ZhnlpError(f"{config_path} has heads for unknown tasks {sorted(unknown)}; "
-                             f"this zhnlp knows {', '.join(TASK_ORDER)} (a newer model?).")
         heads = {task: head_class(task).from_config(encoder.config.hidden_size, options)
                  for task, options in config["heads"].items()}
         lexicon = config.get("lexicon")
@@ -163,7 +164,7 @@ class MultiTaskModel(nn.Module):
                     config.get("piece_chars"))
         model.load_state_dict(load_file(directory / WEIGHTS_FILE))
         if (directory / PRIORS_FILE).exists():
-            model.attach_priors(json.loads((directory / PRIORS_FILE).read_text(encoding="utf-8")))
+            model.attach_priors(read_json(directory / PRIORS_FILE))
         return model.eval()
 
     def has_priors(self, tasks: list[str]) -> bool:

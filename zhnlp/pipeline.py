@@ -168,6 +168,13 @@ class Pipeline:
                 i += 1
         return matches
 
+    def _matches_in(self, text: str, start: int, end: int) -> Spans:
+        """The user dictionary's matches in a sentence too long for one piece (offsets into
+        text), which the cuts between pieces must not split."""
+        if end - start <= self.piece_chars:
+            return []
+        return [(start + a, start + b) for a, b in self.dictionary_matches(text[start:end])]
+
     # -- analysis ------------------------------------------------------------------------
 
     def __call__(self, inputs: str | list, tasks: str | Sequence[str] | None = None,
@@ -226,7 +233,8 @@ class Pipeline:
                 sentences = [(0, len(text))]
             for start, end in sentences:
                 parts = (self._cut_words(text, words[index]) if pretokenized
-                         else split_long(text, start, end, self.piece_chars))
+                         else split_long(text, start, end, self.piece_chars,
+                                         self._matches_in(text, start, end)))
                 parts = [part for part in parts if _readable(text, part[0], part[1])]
                 if not parts:
                     continue

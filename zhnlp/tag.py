@@ -3,12 +3,15 @@
 Every input line gives one output record, in order: json, one JSON object per line
 (`Document.to_dict`, offsets into that line); text, one line of space-separated words
 (`word/XPOS` with pos); conllu, one block per sentence (with --no-split exactly one per
-non-blank line; a blank line gives nothing). A line that is not valid UTF-8 or that the
+non-empty line, a block without tokens when it holds nothing to analyse; an empty line
+gives nothing). A line that is not valid UTF-8, is longer than --max-line-chars or that the
 pipeline rejects gives an error record ({"error": ...} / `# error = ...` block / an empty
 line) and one message on stderr, and the run goes on; the exit status is then 3.
 
 Input is read as bytes in chunks of CHUNK_LINES lines and decoded line by line, so memory
-stays flat however long the file is, and one bad line spoils nothing else.
+stays flat however long the file is, and one bad line spoils nothing else. Peak memory
+grows with the longest line, hence the line limit. `-o FILE` is written to a temporary file
+beside it and renamed when the run ends (`Output`).
 """
 
 from __future__ import annotations
@@ -18,15 +21,21 @@ import io
 import json
 import os
 import re
+import signal
+import stat
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from zhnlp.batching import batch_or_each
+from zhnlp.document import Sentence
 from zhnlp.errors import ZhnlpError
 
 CHUNK_LINES = 256
+MAX_LINE_CHARS = 200_000  # peak memory grows with line length: see the README
 EXIT_SOME_FAILED = 3
 _WORD = re.compile(r"\S+")
 
@@ -47,12 +56,15 @@ def main(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ZhnlpError(f"--batch-size must be at least 1, not {args.batch_size}.")
+    max_line_chars = MAX_LINE_CHARS if args.max_line_chars is None else args.max_line_chars
+    if max_line_chars < 1:
+        raise ZhnlpError(f"--max-line-chars must be at least 1, not {max_line_chars}.")
     files = [Path(name) for name in args.files]
     for path in files:
         if not path.is_file():
             raise ZhnlpError(f"input file {path} does not exist.")
-        if args.output and Path(args.output).resolve() == path.resolve():
-            raise ZhnlpError(f"the output file {path} is also an input; choose another -o.")
+    # Before the model loads (seconds): a wrong -o fails at once.
+    output = Output(args.output, inputs=files)
     pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size,
                     int8=args.int8)
     tasks = pipeline.resolve_tasks(args.tasks, args.pretokenized)
@@ -63,28 +75,150 @@ def main(args: argparse.Namespace) -> int:
     if args.user_dict:
         pipeline.add_words(read_user_dict(Path(args.user_dict)))
     tagger = Tagger(pipeline, args.tasks, args.format, args.standard, split=not args.no_split,
-                    pretokenized=args.pretokenized)
+                    pretokenized=args.pretokenized, max_line_chars=max_line_chars)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     total = sum(path.stat().st_size for path in files) if files else None
-    with ExitStack() as stack:
-        out = (stack.enter_context(open(args.output, "w", encoding="utf-8", newline="\n"))
-               if args.output else stack.enter_context(_utf8_stdout()))
-        bar = stack.enter_context(_progress_bar(progress, total))
-        try:
+    # SIGTERM stops like Ctrl-C: whole records written, the temporary output removed.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with output as out, _progress_bar(progress, total) as bar:
             for path in files or [None]:
                 with ExitStack() as source:
                     handle = (source.enter_context(open(path, "rb")) if path is not None
                               else sys.stdin.buffer)
                     name = "<stdin>" if path is None else str(path)
                     for chunk in read_chunks(handle, CHUNK_LINES):
-                        out.write(tagger.tag_chunk(chunk, name, bar))
-                        out.flush()
+                        out.write(tagger.tag_chunk(chunk, name))
+                        tagger.report(bar)  # after its records are written, not before
                         if bar is not None:
                             bar.update(sum(len(raw) for _, raw in chunk))
-        except BrokenPipeError:  # e.g. `zhnlp tag big.txt | head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+    except BrokenPipeError:  # e.g. `zhnlp tag big.txt | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return EXIT_SOME_FAILED if tagger.failed else 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+class Output:
+    """Where `zhnlp tag` writes: stdout, or `-o` PATH. A regular file is written to a
+    temporary file beside it and renamed over PATH only when the run has finished, so an
+    interrupted or failed run leaves PATH as it was: never half-written, never emptied. A
+    device or pipe (/dev/null, a FIFO) is written directly. PATH is checked when the Output
+    is made: its directory must exist and it must not be an input (same inode: symlinks,
+    hard links and stdin count)."""
+
+    def __init__(self, path: str | None, inputs: list[Path]) -> None:
+        self.path = None if path is None else Path(path)
+        self.temporary: Path | None = None
+        self.direct = False
+        if self.path is None:
+            self._refuse_inputs(sys.stdout, "standard output", inputs)
+            return
+        sources = [(p, p.stat()) for p in inputs] or [(Path("<stdin>"), _stat_of(sys.stdin))]
+        target = _stat(self.path)
+        if target is not None:
+            for source, info in sources:
+                if info is not None and _same_file(info, target):
+                    raise ZhnlpError(f"the output file {self.path} is also the input "
+                                     f"{source}; choose another -o.")
+            if stat.S_ISDIR(target.st_mode):
+                raise ZhnlpError(f"the output {self.path} is a directory; give a file name.")
+        if not self.path.parent.is_dir():
+            raise ZhnlpError(f"the directory of the output {self.path} does not exist; "
+                             "create it first.")
+        self.direct = target is not None and not stat.S_ISREG(target.st_mode)
+        if not os.access(self.path if self.direct else self.path.parent, os.W_OK):
+            raise ZhnlpError(f"cannot write the output {self.path} (permission denied); "
+                             "choose another -o.")
+        self.mode = stat.S_IMODE(target.st_mode) if target is not None else None
+
+    def _refuse_inputs(self, stream, name: str, inputs: list[Path]) -> None:
+        # `zhnlp tag a.txt >> a.txt` would read its own output for ever.
+        info = _stat_of(stream)
+        if info is not None and stat.S_ISREG(info.st_mode):
+            for path in inputs:
+                if _same_file(path.stat(), info):
+                    raise ZhnlpError(f"{name} is the input file {path}; write the output "
+                                     "elsewhere (-o).")
+
+    def __enter__(self) -> Output:
+        if self.path is None:
+            self._stack = ExitStack()
+            self._stream = self._stack.enter_context(_utf8_stdout())
+            return self
+        where = self.path
+        if not self.direct:
+            try:
+                handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.",
+                                                suffix=".partial", dir=self.path.parent)
+            except OSError as error:
+                raise ZhnlpError(f"cannot write the output {self.path} ({error.strerror}); "
+                                 "choose another -o.") from None
+            os.close(handle)
+            where = self.temporary = Path(name)
+            # mkstemp makes the file private: give it the old file's mode, or a new one's
+            os.chmod(where, 0o666 & ~_umask() if self.mode is None else self.mode)
+        self._stream = open(where, "w", encoding="utf-8", newline="\n")
+        return self
+
+    def write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise self._cannot_write(error) from None
+
+    def __exit__(self, kind, *_) -> None:
+        if self.path is None:
+            self._stack.close()
+            return
+        failure = None
+        try:
+            self._stream.close()
+        except OSError as error:
+            failure = self._cannot_write(error)
+        if self.temporary is not None:
+            if kind is None and failure is None:
+                os.replace(self.temporary, self.path)
+            else:
+                self.temporary.unlink(missing_ok=True)
+        if failure is not None and kind is None:
+            raise failure
+
+    def _cannot_write(self, error: OSError) -> ZhnlpError:
+        return ZhnlpError(f"cannot write the output {self.path or '(standard output)'} "
+                          f"({error.strerror}); free some space or choose another -o.")
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def _stat_of(stream) -> os.stat_result | None:
+    try:
+        return os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # no file behind it (tests, closed)
+        return None
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_chunks(handle: BinaryIO, size: int) -> Iterator[list[tuple[int, bytes]]]:
@@ -100,17 +234,20 @@ def read_chunks(handle: BinaryIO, size: int) -> Iterator[list[tuple[int, bytes]]
 
 
 class Tagger:
-    """Turns chunks of raw input lines into output text; counts the lines that failed."""
+    """Turns chunks of raw input lines into output text; counts the lines that failed and
+    keeps their messages until `report` (called once the chunk's records are written, so
+    an interrupted run reports no line whose record it never wrote)."""
 
     def __init__(self, pipeline, tasks: str | list[str] | None, output_format: str,
                  standard: str | None = None, split: bool = True,
-                 pretokenized: bool = False) -> None:
+                 pretokenized: bool = False, max_line_chars: int = MAX_LINE_CHARS) -> None:
         self.pipeline, self.tasks, self.format = pipeline, tasks, output_format
         self.standard, self.split, self.pretokenized = standard, split, pretokenized
+        self.max_line_chars = max_line_chars
         self.failed = 0
+        self.messages: list[str] = []  # not reported yet
 
-    def tag_chunk(self, chunk: list[tuple[int, bytes]], source: str = "<stdin>",
-                  bar=None) -> str:
+    def tag_chunk(self, chunk: list[tuple[int, bytes]], source: str = "<stdin>") -> str:
         records: list[str | None] = [None] * len(chunk)
         texts, slots = [], []
         for slot, (number, raw) in enumerate(chunk):
@@ -118,24 +255,31 @@ class Tagger:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
                 records[slot] = self.fail(source, number, f"not valid UTF-8 ({error.reason} "
-                                          f"at byte {error.start}).", bar)
+                                          f"at byte {error.start}).")
                 continue
-            texts.append(line.rstrip("\r\n"))
+            line = line.rstrip("\r\n")
+            if len(line) > self.max_line_chars:
+                records[slot] = self.fail(source, number, f"the line has {len(line)} "
+                                          f"characters, over the limit of "
+                                          f"{self.max_line_chars} (memory grows with line "
+                                          "length): split it, or raise --max-line-chars.")
+                continue
+            texts.append(line)
             slots.append(slot)
-        try:
-            docs = self.analyse(texts)
-        except Exception:  # isolate the bad line(s): one line at a time
-            docs = []
-            for text, slot in zip(texts, slots):
-                try:
-                    docs.extend(self.analyse([text]))
-                except Exception as error:  # reported; the run goes on
-                    records[slot] = self.fail(source, chunk[slot][0], _message(error), bar)
-                    docs.append(None)
-        for doc, slot in zip(docs, slots):
-            if doc is not None:
-                records[slot] = self.render(doc)
+        results = batch_or_each(self.analyse, texts)
+        for (doc, error), slot in zip(results, slots):
+            records[slot] = (self.render(doc) if error is None
+                             else self.fail(source, chunk[slot][0], _message(error)))
         return "".join(records)
+
+    def report(self, bar=None) -> None:
+        """Print the messages of the failed lines on stderr (through the progress bar)."""
+        for message in self.messages:
+            if bar is not None:
+                bar.write(message, file=sys.stderr)
+            else:
+                print(message, file=sys.stderr, flush=True)
+        self.messages.clear()
 
     def analyse(self, texts: list[str]):
         words = [[m.span() for m in _WORD.finditer(t)] for t in texts] if self.pretokenized \
@@ -148,16 +292,15 @@ class Tagger:
             return _json_line(doc.to_dict())
         if self.format == "text":
             return doc.to_text() + "\n"
+        if not self.split and not doc.sentences and doc.text:
+            # nothing to analyse (only spaces or invisible characters): still one block
+            return Sentence(doc.text, 0, len(doc.text)).to_conllu()
         return doc.to_conllu()
 
-    def fail(self, source: str, number: int, text: str, bar=None) -> str:
-        """Report a failed line on stderr; its error record."""
+    def fail(self, source: str, number: int, text: str) -> str:
+        """Count a failed line and keep its message (see `report`); its error record."""
         self.failed += 1
-        message = f"zhnlp tag: {source}:{number}: {text}"
-        if bar is not None:
-            bar.write(message, file=sys.stderr)
-        else:
-            print(message, file=sys.stderr, flush=True)
+        self.messages.append(f"zhnlp tag: {source}:{number}: {text}")
         if self.format == "json":
             return _json_line({"error": text})
         if self.format == "text":

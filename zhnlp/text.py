@@ -7,6 +7,8 @@ of its input, so an offset into the normalised text is also an offset into the o
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Sequence
 from functools import cache
 
 import opencc
@@ -25,8 +27,8 @@ def normalize_char(char: str) -> str:
         return chr(code - FULLWIDTH_SHIFT)
     if char == IDEOGRAPHIC_SPACE:
         return " "
-    if code < 0x2E80:  # below the CJK blocks nothing changes; skip OpenCC
-        return char
+    if code < 0x2E80 or 0xD800 <= code <= 0xDFFF:  # nothing to simplify (and OpenCC
+        return char  # cannot encode a lone surrogate)
     simplified = _T2S.convert(char)
     # OpenCC may map one character to several in rare cases; keep offsets instead.
     return simplified if len(simplified) == 1 else char
@@ -64,13 +66,21 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return [trimmed for span in spans if (trimmed := _trim(text, *span))]
 
 
-def split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Cut text[start:end] into pieces of at most max_chars, preferring clause boundaries."""
+def split_long(text: str, start: int, end: int, max_chars: int,
+               keep: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """Cut text[start:end] into pieces of at most max_chars, preferring clause boundaries
+    and never cutting through a span of `keep` (sorted, disjoint offsets into text: the
+    user dictionary's matches) that fits in a piece."""
     pieces: list[tuple[int, int]] = []
+    starts = [first for first, _ in keep]
     while end - start > max_chars:
         window = text[start : start + max_chars]
         cuts = [m.end() for m in _CLAUSE_END.finditer(window)]
         cut = start + (cuts[-1] if cuts and cuts[-1] > max_chars // 4 else max_chars)
+        k = bisect_left(starts, cut) - 1  # the last span that starts before the cut
+        if k >= 0 and keep[k][1] > cut:  # the cut goes through it: before it, or after
+            first, last = keep[k]
+            cut = first if first > start else min(last, start + max_chars)
         pieces.append((start, cut))
         start = cut
     pieces.append((start, end))

@@ -111,7 +111,9 @@ class RoleHead(TaskHead):
             if not predicates:
                 results.append([])
                 continue
-            scores = role_scores[b, : len(predicates), :n].numpy()
+            scores = role_scores[b, : len(predicates), :n].numpy().copy()
+            for k, p in enumerate(predicates):  # a predicate is never its own argument
+                scores[k, p, 1:] = -np.inf
             roles = srl_roles(scores, np.full(len(predicates), n), self.core)
             results.append([
                 (p, [(a, self.labels[r]) for a, r in enumerate(roles[k, :n]) if r > 0])

@@ -1,5 +1,9 @@
 """`zhnlp serve`: the HTTP service (`server.create_app`) under waitress.
 
+This module is the command; `zhnlp/cli.py` imports it only when `zhnlp serve` runs (the one
+place where the library reaches up to a face), so the library itself never imports
+`server`.
+
 Workers. `--workers N` is N worker processes. N = 1 (the default) serves from this process.
 N > 1: this process binds and listens on the socket, then starts N workers with
 multiprocessing's *spawn* (never fork: numba's GNU OpenMP is not fork-safe, and a fresh
@@ -30,16 +34,20 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
 
+from server.model_process import configure
 from zhnlp.errors import ZhnlpError
 
 logger = logging.getLogger("zhnlp.serve")
-RESTARTS_PER_MINUTE = 5
+RESTARTS_PER_MINUTE = 5  # workers (the model process has its own back-off)
+EXIT_MODEL_DOWN = 1
+REQUEST_TIMEOUT = 30  # seconds a client may take to send one request
+IDLE_TIMEOUT = 60  # seconds a keep-alive connection may stay idle
+CONNECTION_LIMIT = 500  # open connections per worker (each is a file descriptor)
 
 def main(args: argparse.Namespace) -> int:
     for name in ("workers", "http_threads", "batch_size", "max_body_bytes", "max_texts",
-                 "max_chars"):
+                 "max_chars", "request_timeout"):
         if getattr(args, name) < 1:
             raise ZhnlpError(f"--{name.replace('_', '-')} must be at least 1, not "
                              f"{getattr(args, name)}.")
@@ -54,30 +62,41 @@ def main(args: argparse.Namespace) -> int:
     options = {"model": args.model, "threads": threads, "batch_size": args.batch_size,
                "user_dict": args.user_dict, "http_threads": args.http_threads,
                "max_body_bytes": args.max_body_bytes, "max_texts": args.max_texts,
-               "max_chars": args.max_chars, "int8": args.int8}
+               "max_chars": args.max_chars, "int8": args.int8,
+               "request_timeout": args.request_timeout}
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     try:
         if args.workers == 1:
-            server = make_server(sock, **options)
-            signal.signal(signal.SIGTERM, _exit_quietly)  # waitress closes on SystemExit
-            _ready(url, 1)
-            server.run()
-            return 0
+            return serve(sock, options, lambda: _ready(url, 1))
         return supervise(sock, args.workers, options, url)
     finally:
         sock.close()
 
 
-def _exit_quietly(signum, frame):
-    raise SystemExit(0)
+def serve(sock: socket.socket, options: dict, ready) -> int:
+    """Serve in this process until SIGTERM (0) or until the model process cannot be
+    restarted (EXIT_MODEL_DOWN, so that systemd or Kubernetes restarts the service)."""
+    status = {"code": 0}
 
+    def give_up() -> None:  # from the model process's supervising thread
+        logger.error("zhnlp serve: the model process cannot be restarted; exiting with "
+                     "status %d", EXIT_MODEL_DOWN)
+        status["code"] = EXIT_MODEL_DOWN
+        os.kill(os.getpid(), signal.SIGTERM)
 
-def configure(threads: int) -> None:
-    """Thread settings, before torch and numba load (they read them once)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
+    def stop(signum, frame):
+        raise SystemExit(status["code"])  # waitress closes on SystemExit
+
+    server = make_server(sock, on_give_up=give_up, **options)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        ready()
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return status["code"]
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -95,22 +114,9 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_pipeline(model: str | None, threads: int, batch_size: int,
-                   user_dict: str | None = None, int8: bool = False):
-    """The Pipeline the service runs (in its model process), warmed up."""
-    from zhnlp.pipeline import load
-
-    pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8)
-    if user_dict:
-        from zhnlp.tag import read_user_dict
-
-        pipeline.add_words(read_user_dict(Path(user_dict)))
-    pipeline.process(["他叫汤姆去拿外衣。"])  # warm up (first-call costs) before "ready"
-    return pipeline
-
-
 def build_app(model: str | None, threads: int, batch_size: int, user_dict: str | None,
-              max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False, **_):
+              max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False,
+              on_give_up=None, **_):
     """The app, its model loaded in a process of its own (`server/model_process.py`)."""
     if model is not None and not os.path.isfile(os.path.join(model, "config.json")):
         # before the heavy imports: a wrong --model fails in a blink
@@ -121,21 +127,39 @@ def build_app(model: str | None, threads: int, batch_size: int, user_dict: str |
 
     name = None if model is None else os.path.basename(os.path.abspath(model))
     analyser = ModelProcess({"model": model, "threads": threads, "batch_size": batch_size,
-                             "user_dict": user_dict, "int8": int8, "name": name})
+                             "user_dict": user_dict, "int8": int8, "name": name},
+                            on_give_up=on_give_up)
     return create_app(analyser=analyser, max_body_bytes=max_body_bytes, max_texts=max_texts,
                       max_chars=max_chars)
 
 
-def make_server(sock: socket.socket, http_threads: int, max_body_bytes: int, **options):
+def make_server(sock: socket.socket, http_threads: int, max_body_bytes: int,
+                request_timeout: int = REQUEST_TIMEOUT, **options):
     """A waitress server on a listening socket, the app loaded."""
+    app = build_app(max_body_bytes=max_body_bytes, **options)
+    return waitress_server(app, sock, http_threads, max_body_bytes, request_timeout)
+
+
+def waitress_server(app, sock: socket.socket, http_threads: int = 8,
+                    max_body_bytes: int = 1 << 20, request_timeout: int = REQUEST_TIMEOUT):
+    """waitress serving `app` on a listening socket, as `zhnlp serve` configures it."""
     from waitress import create_server
 
-    app = build_app(max_body_bytes=max_body_bytes, **options)
-    # waitress refuses bodies over its own limit with a plain-text 413 before the app sees
-    # them; keep that limit well above the app's so clients get the JSON error.
-    return create_server(app, sockets=[sock], threads=http_threads,
-                         max_request_body_size=max(4 * max_body_bytes, max_body_bytes + (1 << 20)),
-                         ident="zhnlp")
+    from server.waitress_channel import JsonErrorChannel
+
+    server = create_server(
+        app, sockets=[sock], threads=http_threads, ident="zhnlp",
+        # waitress refuses bodies over its own limit before the app sees them; keep that
+        # limit well above the app's so that clients get the app's own 413.
+        max_request_body_size=max(4 * max_body_bytes, max_body_bytes + (1 << 20)),
+        # Slow or idle clients: many connections may wait (they cost no thread: waitress
+        # reads requests in its main loop), each request must arrive within
+        # request_timeout, an idle keep-alive connection closes after IDLE_TIMEOUT.
+        connection_limit=CONNECTION_LIMIT, channel_timeout=IDLE_TIMEOUT,
+        cleanup_interval=max(1, min(request_timeout, IDLE_TIMEOUT) // 2),
+        asyncore_use_poll=True)  # select() cannot watch more than 1024 sockets
+    server.channel_class = JsonErrorChannel.with_deadline(request_timeout)
+    return server
 
 
 def _ready(url: str, workers: int) -> None:
@@ -229,15 +253,21 @@ def worker_main(sock: socket.socket, options: dict, reply, parent: int) -> None:
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us (SIGTERM)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    started = False
+
+    def ready() -> None:
+        nonlocal started
+        started = True
+        reply.send("ready")
+        reply.close()
+
     try:
-        server = make_server(sock, **options)
-    except Exception as error:  # reported to the supervisor, which stops the service
+        sys.exit(serve(sock, options, ready))
+    except Exception as error:  # while starting: reported to the supervisor, which stops
+        if started:
+            raise
         reply.send(str(error) if isinstance(error, ZhnlpError)
                    else f"a worker failed to start: {type(error).__name__}: {error}")
-        return
-    reply.send("ready")
-    reply.close()
-    server.run()
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -245,34 +275,3 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
-
-
-def start_in_subprocess(options: list[str], timeout: float = 120.0):
-    """`zhnlp serve --host 127.0.0.1 --port 0 OPTIONS` in a child process; waits for its
-    ready line and returns (process, base URL). For tests and benchmarks."""
-    import re
-    import select
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "zhnlp.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-         *options], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not select.select([process.stderr], [], [], deadline - time.monotonic())[0]:
-            break
-        line = process.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.search(r"ready on (http://127\.0\.0\.1:\d+)", line)
-        if match:
-            threading.Thread(target=process.stderr.read, daemon=True).start()  # drain
-            return process, match.group(1)
-    process.kill()
-    raise ZhnlpError("zhnlp serve did not start:\n" + "".join(lines[-20:]))
