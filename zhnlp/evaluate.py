@@ -180,7 +180,10 @@ def evaluate_model(model_dir: str, dataset: Dataset, split: str,
         raise ZhnlpError(f"the model ({', '.join(pipeline.tasks)}) and {dataset.name} "
                          f"({', '.join(dataset.tasks)}) share no task.")
     gold = dataset.read(split)
-    results = score(dataset, gold, predict_split(pipeline, dataset, gold, tasks, False), tasks)
+    # from raw text: the tasks this model can run without given words
+    raw_tasks = [t for t in tasks if "cws" in pipeline.tasks or not REGISTRY[t].needs_words]
+    results = score(dataset, gold, predict_split(pipeline, dataset, gold, raw_tasks, False),
+                    raw_tasks) if raw_tasks else {}
     word_tasks = [t for t in tasks if REGISTRY[t].needs_words]
     if word_tasks:
         system = predict_split(pipeline, dataset, gold, word_tasks, gold_words=True)
