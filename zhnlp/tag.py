@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         if args.output and Path(args.output).resolve() == path.resolve():
             raise ZhnlpError(f"the output file {path} is also an input; choose another -o.")
     pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size,
-                    int8=args.int8)
+                    int8=args.int8, ud_version=args.ud_version)
     tasks = pipeline.resolve_tasks(args.tasks, args.pretokenized)
     pipeline.check_standard(args.standard)
     if args.format == "text" and not (args.pretokenized or "cws" in tasks):
@@ -71,13 +71,14 @@ def main(args: argparse.Namespace) -> int:
                if args.output else stack.enter_context(_utf8_stdout()))
         bar = stack.enter_context(_progress_bar(progress, total))
         try:
-            for path in files or [None]:
+            for number, path in enumerate(files or [None], 1):
                 with ExitStack() as source:
                     handle = (source.enter_context(open(path, "rb")) if path is not None
                               else sys.stdin.buffer)
                     name = "<stdin>" if path is None else str(path)
+                    doc_prefix = f"{number}-" if len(files) > 1 else ""
                     for chunk in read_chunks(handle, CHUNK_LINES):
-                        out.write(tagger.tag_chunk(chunk, name, bar))
+                        out.write(tagger.tag_chunk(chunk, name, bar, doc_prefix))
                         out.flush()
                         if bar is not None:
                             bar.update(sum(len(raw) for _, raw in chunk))
@@ -110,7 +111,8 @@ class Tagger:
         self.failed = 0
 
     def tag_chunk(self, chunk: list[tuple[int, bytes]], source: str = "<stdin>",
-                  bar=None) -> str:
+                  bar=None, doc_prefix: str = "") -> str:
+        """Output text of the chunk's lines; CoNLL-U sent_ids are `{doc_prefix}LINE-N`."""
         records: list[str | None] = [None] * len(chunk)
         texts, slots = [], []
         for slot, (number, raw) in enumerate(chunk):
@@ -134,7 +136,7 @@ class Tagger:
                     docs.append(None)
         for doc, slot in zip(docs, slots):
             if doc is not None:
-                records[slot] = self.render(doc)
+                records[slot] = self.render(doc, f"{doc_prefix}{chunk[slot][0]}")
         return "".join(records)
 
     def analyse(self, texts: list[str]):
@@ -143,12 +145,12 @@ class Tagger:
         return self.pipeline.process(texts, self.tasks, self.standard, split=self.split,
                                      words=words)
 
-    def render(self, doc) -> str:
+    def render(self, doc, doc_id: str) -> str:
         if self.format == "json":
             return _json_line(doc.to_dict())
         if self.format == "text":
             return doc.to_text() + "\n"
-        return doc.to_conllu()
+        return doc.to_conllu(doc_id)
 
     def fail(self, source: str, number: int, text: str, bar=None) -> str:
         """Report a failed line on stderr; its error record."""
