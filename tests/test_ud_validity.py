@@ -44,7 +44,8 @@ TEXTS = [
     "他叫汤姆去拿外衣。北京大學的李白！", "ＩＢＭ在臺灣 iPhone12好", "好", "。", "……",
     "New York  is big.\tOK", "我爱北京天安门，天安门上太阳升。", "「你好」，他說：『再見』！",
     "2024年3月5日，价格为￥12.5元（约1.7美元）。", "😀 表情 符号 ❤️", "a|b\\c 竖线|和反斜杠",
-    "　全角空格　开头与结尾　", "把书放在桌子上，被雨淋湿了的衣服也收进来。",
+    "　全角空格　开头与结尾　", "\ufffd\ufffd乱码 cafe\u0301 \uf900 \x07响铃",  # not NFC, U+FFFD
+    "把书放在桌子上，被雨淋湿了的衣服也收进来。",
     "，".join(["这是一个很长的句子中的一个分句"] * 30) + "。",  # cut into pieces and stitched
 ] + [line for line in (SAMPLES / "segmented.txt").read_text(encoding="utf-8").splitlines()
      if line.strip()]
@@ -79,7 +80,8 @@ def test_cli_output_of_two_files_passes_level_2(ud14_model_dir, tmp_path, capsys
     assert "# sent_id = 1-1-1\n" in conllu and "# sent_id = 2-1-1\n" in conllu
     assert len(list(read_conll(conllu.splitlines()))) > len(TEXTS) + 5  # some lines split
     assert validate(conllu) == []
-    words = [" ".join(text) for text in TEXTS]  # pretokenized: one character a word
+    # pretokenized: one character a word (a control character alone is no word)
+    words = [" ".join(char for char in text if char.isprintable()) for text in TEXTS]
     first.write_text("\n".join(words) + "\n", encoding="utf-8")
     assert main(["tag", "--model", str(ud14_model_dir), str(first), "--pretokenized",
                  "-o", str(out)]) == 0
@@ -198,7 +200,7 @@ def test_conversion_rules_on_sentences_of_ud14_dev():
                                  "amod", "mark:rel", "obj", "punct"]
     assert converted.heads == [6, 6, 5, 5, 6, 0, 9, 7, 6, 6]
     assert converted.upos[0] == "SCONJ" and converted.upos[2] == "ADP"
-    assert converted.upos[7] == "SCONJ"
+    assert converted.upos[7] == "SCONJ" and converted.words[-1] == "。"  # v2: full width
     names = to_ud2(ud14("""
         鸟山  PROPN NNP 2 nmod
         明    PROPN NNP 3 nsubj

@@ -13,19 +13,20 @@ Serialisations (shared by the Python API and `zhnlp tag`):
   `zhnlp.evaluate.sentence_from_json`.
 - `to_conllu(doc_id)`: one CoNLL-U block per sentence. `# sent_id = ` is `DOC-N` (the
   N-th sentence of the document, from 1; just `N` without a doc_id), `# text = ` the
-  sentence as its tokens spell it (forms, one space where the text had whitespace between
-  two tokens; MISC `SpacesAfter=` when that whitespace was not one space, as UDPipe writes
-  it), `# entities = LABEL=START:END ...` the entities (offsets into the document). MISC
-  holds `TokenRange=START:END` (offsets into the document), `SpaceAfter=No`, `PKU=tag`
-  (the PKU tag layer, when present), `Pred=Yes` on predicates and
-  `SRL=PRED:ROLE[,PRED:ROLE]` on the arguments (PRED is the predicate's token id).
-  Columns of tasks not run are `_`. With pos and dep run, the output passes UD's own
-  validator (`udtools`, `--lang zh --level 2`).
+  sentence as its tokens spell it (forms: without whitespace, NFC, U+FFFD as `?`; one
+  space where the text had whitespace between two tokens; MISC `SpacesAfter=` when that
+  whitespace was not one space, as UDPipe writes it), `# entities = LABEL=START:END ...`
+  the entities (offsets into the document). MISC holds `TokenRange=START:END` (offsets
+  into the document), `SpaceAfter=No`, `PKU=tag` (the PKU tag layer, when present),
+  `Pred=Yes` on predicates and `SRL=PRED:ROLE[,PRED:ROLE]` on the arguments (PRED is the
+  predicate's token id). Columns of tasks not run are `_`. With pos and dep run, the
+  output passes UD's own validator (`udtools`, `--lang zh --level 2`).
 - `to_text()`: words separated by one space, `word/XPOS` when POS was run.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -251,5 +252,6 @@ def _field(value: str | None) -> str:
 
 
 def _form(text: str) -> str:
-    """FORM column: the word without whitespace (offsets stay in TokenRange)."""
-    return "".join(text.split()) or "_"
+    """FORM column: the word without whitespace, in Unicode NFC, U+FFFD (which UD's
+    validator takes for an encoding error) as `?`; the original stays in TokenRange."""
+    return unicodedata.normalize("NFC", "".join(text.split())).replace("\ufffd", "?") or "_"
