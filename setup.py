@@ -27,7 +27,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "ruff", "jsonschema>=4.18",
-                 "openapi-spec-validator>=0.7"],
+                 "openapi-spec-validator>=0.7",
+                 "udtools>=0.2.9"],  # UD's validator (tests/test_ud_validity.py)
         "peers": ["thulac", "snownlp", "ltp-extension"],
         "pretrain": ["gensim>=4.3"],
     },

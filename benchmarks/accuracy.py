@@ -79,8 +79,8 @@ COLUMNS = [
 
 
 @cache
-def pipeline_for(model_dir: str, int8: bool) -> Pipeline:
-    return load(model_dir, int8=int8)
+def pipeline_for(model_dir: str, int8: bool, ud_version: int = 2) -> Pipeline:
+    return load(model_dir, int8=int8, ud_version=ud_version)
 
 
 @cache
@@ -102,7 +102,7 @@ def model_key(model_dir: str, int8: bool) -> str:
 def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
     """score() results of one model on one column's dataset/task/input; None when the model
     cannot do it (no such task, or raw text without a segmenter)."""
-    pipeline = pipeline_for(model_dir, int8)
+    pipeline = pipeline_for(model_dir, int8, get_dataset(column.dataset).ud_version)
     needs_segmenter = not column.gold_words and column.task != "ner"  # NER reads characters
     if column.task not in pipeline.tasks or (needs_segmenter and "cws" not in pipeline.tasks):
         return None

@@ -167,7 +167,10 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
 def render(job: AnnotateJob, docs) -> object:
     """What /v1/annotate answers for these documents."""
     if job.format == "conllu":
-        records = [{"conllu": doc.to_conllu()} for doc in docs]
+        # sent_ids: N for one text; DOC-N for texts, DOC counting from 1, so that the
+        # records of one request concatenate into one valid CoNLL-U file
+        records = [{"conllu": doc.to_conllu(None if job.single else str(number))}
+                   for number, doc in enumerate(docs, 1)]
     else:
         records = [doc.to_dict() for doc in docs]
     return records[0] if job.single else records

@@ -80,7 +80,9 @@ def build_openapi(summary, limits) -> dict:
                         "character offset (Unicode code points, end exclusive) into `text`, "
                         "the text as sent (pretokenized: the words joined without spaces)."),
         "Conllu": _object({"conllu": {"type": "string", "description": "CoNLL-U: one block "
-                                      "per sentence, as `zhnlp tag --format conllu` writes"}}),
+                                      "per sentence, as `zhnlp tag --format conllu` writes (UD v2; "
+                                      "`# sent_id` N for `text`, DOC-N for the DOC-th of "
+                                      "`texts`)"}}),
         "AnnotateRequest": {
             "type": "object",
             "additionalProperties": False,

@@ -60,9 +60,9 @@ def test_to_conllu_blocks_columns_and_misc():
     blocks = conllu.split("\n\n")
     assert blocks[-1] == "" and len(blocks) == 3  # one block per sentence
     lines = blocks[0].split("\n")
-    assert lines[0] == "# text = 他叫湯姆 去。"
-    assert lines[1] == "# entities = PER=2:4"
-    rows = [line.split("\t") for line in lines[2:]]
+    assert lines[:3] == ["# sent_id = 1", "# text = 他叫湯姆 去。", "# entities = PER=2:4"]
+    assert blocks[1].split("\n")[:2] == ["# sent_id = 2", "# text = 好！"]
+    rows = [line.split("\t") for line in lines[3:]]
     assert all(len(row) == 10 for row in rows)
     assert rows[1][:8] == ["2", "叫", "_", "VERB", "VV", "_", "0", "root"]
     assert rows[1][9] == "PKU=v|Pred=Yes|SpaceAfter=No|TokenRange=1:2"
@@ -76,10 +76,10 @@ def test_missing_layers_are_underscores_and_forms_have_no_whitespace():
     doc = Document(text="汤 姆\n走", tasks=("cws",), sentences=[
         Sentence(text="汤 姆\n走", start=0, end=5,
                  tokens=[Token(1, "汤 姆", 0, 3), Token(2, "走", 4, 5)])])
-    lines = doc.to_conllu().split("\n")
-    assert lines[0] == "# text = 汤 姆 走"
-    assert lines[1].split("\t") == ["1", "汤姆", "_", "_", "_", "_", "_", "_", "_",
-                                    "TokenRange=0:3"]
+    lines = doc.to_conllu("7").split("\n")
+    assert lines[:2] == ["# sent_id = 7-1", "# text = 汤姆 走"]  # what FORM and MISC spell
+    assert lines[2].split("\t") == ["1", "汤姆", "_", "_", "_", "_", "_", "_", "_",
+                                    "SpacesAfter=\\n|TokenRange=0:3"]
     assert doc.to_text() == "汤姆 走"
     assert doc.to_dict()["sentences"][0]["tokens"][0]["upos"] is None
 

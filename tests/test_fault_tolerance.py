@@ -259,9 +259,9 @@ def test_an_interrupted_run_leaves_the_old_output_and_reports_only_written_lines
     original = tag_module.Tagger.tag_chunk
     calls = []
 
-    def interrupted(self, chunk, source):
+    def interrupted(self, chunk, source, doc_prefix=""):
         calls.append(chunk)
-        text = original(self, chunk, source)
+        text = original(self, chunk, source, doc_prefix)
         if len(calls) == 2:  # Ctrl-C while the second chunk (with the bad line) is done
             raise KeyboardInterrupt
         return text
@@ -313,7 +313,8 @@ def test_no_split_conllu_gives_a_block_for_every_non_empty_line(tag, tmp_path):
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert tag(str(source), "-o", str(output), "--no-split") == 0
     blocks = output.read_text(encoding="utf-8").split("\n\n")[:-1]
-    assert len(blocks) == 5 and all(block.startswith("# text = ") for block in blocks)
+    assert len(blocks) == 5 and all(block.startswith("# sent_id = ") and "\n# text = " in block
+                                    for block in blocks)
 
 
 def test_a_predicate_is_never_its_own_argument(tiny_model_dir):

@@ -116,7 +116,7 @@ def test_conllu_format(client, nlp):
     assert post(client, {"text": TEXT, "format": "conllu"}).get_json() == {
         "conllu": nlp(TEXT).to_conllu()}
     records = post(client, {"texts": [TEXT, ""], "format": "conllu"}).get_json()
-    assert records == [{"conllu": nlp(TEXT).to_conllu()}, {"conllu": ""}]
+    assert records == [{"conllu": nlp(TEXT).to_conllu("1")}, {"conllu": ""}]
 
 
 def test_health_info_and_demo_page(client, nlp):

@@ -72,7 +72,10 @@ def test_conllu_format_one_block_per_line_with_no_split(run):
     assert status == 0
     blocks = [block for block in "\n".join(out).split("\n\n") if block.strip()]
     assert len(blocks) == 3  # non-empty input lines
-    assert [b.split("\n")[0] for b in blocks] == [f"# text = {line}" for line in LINES if line]
+    # sent_id: input line-sentence; text: the forms (a word may hold a space)
+    assert [(b.split("\n")[0], "".join(b.split("\n")[1].split())) for b in blocks] == [
+        (f"# sent_id = {number}-1", "#text=" + "".join(line.split()))
+        for number, line in enumerate(LINES, 1) if line]
     sentences = list(read_conll(out))
     assert len(sentences) == 3 and all(s.upos and s.xpos for s in sentences)
     assert all(s.heads.count(0) == 1 for s in sentences)
@@ -158,4 +161,5 @@ def test_unicode_line_separators_stay_inside_their_record(run):
     assert status == 0 and len("\n".join(out).splitlines()) == 1
     assert json.loads(out[0])["text"] == line
     status, out, _ = run([line], "--no-split")
-    assert len(list(read_conll(out))) == 1 and out[0] == "# text = 他 叫 汤姆"
+    assert len(list(read_conll(out))) == 1 and out[0] == "# sent_id = 1-1"
+    assert "".join(out[1].split()) == "#text=他叫汤姆"  # the forms, spaces between them

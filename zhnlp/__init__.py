@@ -12,10 +12,12 @@ __version__ = "0.1.0"
 __all__ = ["ZhnlpError", "__version__", "load"]
 
 
-def load(path=None, threads=None, batch_size=32, int8=False):
+def load(path=None, threads=None, batch_size=32, int8=False, ud_version=2):
     """A Pipeline on the model in `path` (default: the shipped model, models/zhnlp-base);
     `threads` sets torch's CPU threads; `int8` quantizes the encoder (faster, results differ
-    slightly). See `zhnlp.pipeline.load`."""
+    slightly); `ud_version=1` keeps a UD 1.4 model's own labels (default: UD v2). See
+    `zhnlp.pipeline.load`."""
     from zhnlp.pipeline import load as load_pipeline  # lazy: `import zhnlp` stays cheap
 
-    return load_pipeline(path, threads=threads, batch_size=batch_size, int8=int8)
+    return load_pipeline(path, threads=threads, batch_size=batch_size, int8=int8,
+                         ud_version=ud_version)

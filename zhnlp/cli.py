@@ -8,6 +8,8 @@ from importlib import import_module
 
 from zhnlp.errors import ZhnlpError
 
+UD_HELP = ("2: UD v2 relations and UPOS (default; a model trained on UD 1.4 has its trees "
+           "converted, zhnlp.ud_convert); 1: the model's own labels")
 INT8_HELP = ("quantize the encoder to int8: several times faster on CPUs, slightly different "
              "results (README: Speed)")
 
@@ -39,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="model directory: predict the split, then score")
     evaluate.add_argument("--json", dest="json_out", help="also write the scores to this file")
     evaluate.add_argument("--int8", action="store_true", help=INT8_HELP)
+    evaluate.add_argument("--ud-version", type=int, choices=[1, 2],
+                          help="with --model: " + UD_HELP.replace("default; ", "") +
+                          " (default: the dataset's, 1 for ud14*, 2 otherwise)")
     evaluate.set_defaults(run=_lazy("zhnlp.evaluate"))
 
     train = commands.add_parser("train", help="train teachers and the multitask student")
@@ -78,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="longer lines get an error record: peak memory grows with line "
                      "length (default: 200000; README: Memory)")
     tag.add_argument("--int8", action="store_true", help=INT8_HELP)
+    tag.add_argument("--ud-version", type=int, choices=[1, 2], default=2, help=UD_HELP)
     tag.add_argument("--user-dict", metavar="FILE", help="user dictionary, one word per line "
                      "(first field only: jieba dictionaries work)")
     tag.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

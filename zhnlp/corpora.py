@@ -137,10 +137,14 @@ def _word_rows(rows: list[list[str]]) -> list[list[str]]:
     return [row for row in rows if row[0].isdigit()]
 
 
-def read_conll(lines: Iterable[str]) -> Iterator[Sentence]:
-    """CoNLL-U or CoNLL-X (10 columns). Repeated token ids (SemEval-2016 graphs) become arcs."""
+def read_conll(lines: Iterable[str], to_ud2: bool = False) -> Iterator[Sentence]:
+    """CoNLL-U or CoNLL-X (10 columns). Repeated token ids (SemEval-2016 graphs) become arcs.
+    `to_ud2`: UD 1.4 trees converted to UD v2 as they are read (`zhnlp.ud_convert`)."""
+    from zhnlp.ud_convert import to_ud2 as convert
+
     for _comments, rows in _conll_blocks(lines):
-        yield _conll_sentence(_word_rows(rows))
+        sentence = _conll_sentence(_word_rows(rows))
+        yield convert(sentence) if to_ud2 else sentence
 
 
 def _conll_sentence(rows: list[list[str]]) -> Sentence:
@@ -289,6 +293,7 @@ class Dataset:
     description: str = ""
     words_list: str | None = None  # official training word list (for OOV), if any
     standard: str | None = None  # segmentation standard of its words (ctb, pku, ud, ...)
+    ud_version: int = 2  # its UD labels: 1 for UD 1.4 (dobj, case:dec, ...), else 2
 
     def read(self, split: str) -> list[Sentence]:
         if split not in self.splits:
@@ -338,6 +343,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, Dataset]:
             description=entry.get("description", ""),
             words_list=entry.get("words_list"),
             standard=entry.get("standard"),
+            ud_version=entry.get("ud_version", 2),
         )
     return datasets
 

@@ -11,17 +11,23 @@ Serialisations (shared by the Python API and `zhnlp tag`):
 
 - `to_dict()`: the `zhnlp tag --format json` record, read back by
   `zhnlp.evaluate.sentence_from_json`.
-- `to_conllu()`: one CoNLL-U block per sentence (DEPS holds the semantic graph, when SDP
-  was run, as `HEAD:REL|HEAD:REL`). `# text = ` holds the sentence, `#
-  entities = LABEL=START:END ...` the entities (offsets into the document), MISC holds
-  `TokenRange=START:END` (offsets into the document), `SpaceAfter=No`, `PKU=tag` (the PKU
-  tag layer, when present), `Pred=Yes` on predicates and `SRL=PRED:ROLE[,PRED:ROLE]` on
-  the arguments (PRED is the predicate's token id). Columns of tasks not run are `_`.
+- `to_conllu(doc_id)`: one CoNLL-U block per sentence (DEPS holds the semantic
+  graph, when SDP was run, as `HEAD:REL|HEAD:REL`). `# sent_id = ` is `DOC-N` (the
+  N-th sentence of the document, from 1; just `N` without a doc_id), `# text = ` the
+  sentence as its tokens spell it (forms: without whitespace, NFC, U+FFFD as `?`; one
+  space where the text had whitespace between two tokens; MISC `SpacesAfter=` when that
+  whitespace was not one space, as UDPipe writes it), `# entities = LABEL=START:END ...`
+  the entities (offsets into the document). MISC holds `TokenRange=START:END` (offsets
+  into the document), `SpaceAfter=No`, `PKU=tag` (the PKU tag layer, when present),
+  `Pred=Yes` on predicates and `SRL=PRED:ROLE[,PRED:ROLE]` on the arguments (PRED is the
+  predicate's token id). Columns of tasks not run are `_`. With pos and dep run, the
+  output passes UD's own validator (`udtools`, `--lang zh --level 2`).
 - `to_text()`: words separated by one space, `word/XPOS` when POS was run.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 
@@ -108,9 +114,9 @@ class Sentence:
                 "tokens": [token.to_dict() for token in self.tokens],
                 "predicates": [predicate.to_dict() for predicate in self.predicates]}
 
-    def to_conllu(self) -> str:
+    def to_conllu(self, sent_id: str = "1") -> str:
         """One CoNLL-U block, ending with its blank line."""
-        lines = [f"# text = {_one_line(self.text)}"]
+        lines = [f"# sent_id = {sent_id}", f"# text = {self.conllu_text()}"]
         if self.entities:
             lines.append("# entities = " + " ".join(f"{_field(e.label)}={e.start}:{e.end}"
                                                     for e in self.entities))
@@ -127,8 +133,11 @@ class Sentence:
         for token_id, found in roles.items():
             misc[token_id].append("SRL=" + ",".join(found))
         for token, following in zip(self.tokens, self.tokens[1:] + [None]):
-            if following is not None and following.start == token.end:
+            space = self._space_after(token, following)
+            if space == "":
                 misc[token.id].append("SpaceAfter=No")
+            elif space != " ":
+                misc[token.id].append("SpacesAfter=" + _escape_spaces(space))
             misc[token.id].append(f"TokenRange={token.start}:{token.end}")
         for token in self.tokens:
             deps = "_" if not token.semantic_heads else "|".join(
@@ -139,6 +148,18 @@ class Sentence:
                        deps, "|".join(misc[token.id]) or "_"]
             lines.append("\t".join(columns))
         return "\n".join(lines) + "\n\n"
+
+    def conllu_text(self) -> str:
+        """The `# text` of CoNLL-U: the forms, one space where the text has whitespace
+        between two tokens (what UD's validator checks against FORM and SpaceAfter)."""
+        return "".join(_form(token.text) + (" " if self._space_after(token, following) else "")
+                       for token, following in zip(self.tokens, self.tokens[1:] + [None]))
+
+    def _space_after(self, token: Token, following: Token | None) -> str:
+        """The text between a token and the next one in this sentence ("" at the end)."""
+        if following is None:
+            return ""
+        return self.text[token.end - self.start : following.start - self.start]
 
 
 @dataclass
@@ -190,8 +211,12 @@ class Document:
             home.entities.append(Span(record["text"][start:end], entity["label"], start, end))
         return doc
 
-    def to_conllu(self) -> str:
-        return "".join(sentence.to_conllu() for sentence in self.sentences)
+    def to_conllu(self, doc_id: str | None = None) -> str:
+        """CoNLL-U of every sentence; sent_ids `DOC_ID-N`, or `N` without a doc_id (give
+        each document of one file its own doc_id so that sent_ids stay unique)."""
+        prefix = "" if doc_id is None else f"{doc_id}-"
+        return "".join(sentence.to_conllu(f"{prefix}{number}")
+                       for number, sentence in enumerate(self.sentences, 1))
 
     def to_text(self, tags: bool | None = None) -> str:
         """Words separated by one space (whitespace inside a word removed), on one line;
@@ -227,6 +252,13 @@ _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u20
 def _one_line(text: str) -> str:
     """Line breaks (all that str.splitlines knows) and tabs as spaces, length kept."""
     return text.translate(_LINE_BREAKS)
+def _escape_spaces(text: str) -> str:
+    """A SpacesAfter value as UDPipe writes it: \\s space, \\t tab, \\n and \\r line
+    breaks, \\p a bar; other whitespace as \\uXXXX, so the value stays one field."""
+    escapes = {" ": "\\s", "\t": "\\t", "\n": "\\n", "\r": "\\r", "|": "\\p",
+               "\\": "\\\\"}
+    return "".join(escapes.get(char) or (f"\\u{ord(char):04x}" if char.isspace() else char)
+                   for char in text)
 
 
 def _field(value: str | None) -> str:
@@ -237,5 +269,6 @@ def _field(value: str | None) -> str:
 
 
 def _form(text: str) -> str:
-    """FORM column: the word without whitespace (offsets stay in TokenRange)."""
-    return "".join(text.split()) or "_"
+    """FORM column: the word without whitespace, in Unicode NFC, U+FFFD (which UD's
+    validator takes for an encoding error) as `?`; the original stays in TokenRange."""
+    return unicodedata.normalize("NFC", "".join(text.split())).replace("\ufffd", "?") or "_"

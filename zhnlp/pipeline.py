@@ -15,7 +15,10 @@ What it adds to `MultiTaskModel.predict` (which analyses sentences of at most
   torch.inference_mode;
 - the user dictionary: forward maximum matching over the normalised text, the matches
   forced as words during CWS decoding;
-- type and task checks that raise ZhnlpError.
+- type and task checks that raise ZhnlpError;
+- UD v2 output from a model trained on UD 1.4 (the shipped ones, until they are retrained
+  on v2): the predicted trees and UPOS are converted with `zhnlp.ud_convert` after
+  decoding (`ud_version=2`, the default; `ud_version=1` keeps the model's own labels).
 
 The model normalises each character itself (same length), so the pipeline hands it slices
 of the original text and every offset indexes the string the user gave.
@@ -35,6 +38,7 @@ from zhnlp.model import Analysis, MultiTaskModel
 from zhnlp.task_registry import TASK_ORDER, resolve_tasks
 from zhnlp.text import ends_clause, split_long, split_sentences, word_spans
 from zhnlp.tokenizer import is_dropped, lookup_text
+from zhnlp.ud_convert import is_ud1, tokens_to_ud2
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "zhnlp-base"
@@ -44,7 +48,8 @@ Spans = list[tuple[int, int]]
 
 
 def load(path: str | Path | None = None, threads: int | None = None,
-         batch_size: int = DEFAULT_BATCH_SIZE, int8: bool = False) -> Pipeline:
+         batch_size: int = DEFAULT_BATCH_SIZE, int8: bool = False,
+         ud_version: int = 2) -> Pipeline:
     """A Pipeline on the model saved in `path` (default: the shipped DEFAULT_MODEL_DIR).
     `threads` sets torch's CPU thread count (torch.set_num_threads); `int8` quantizes the
     encoder (several times faster on CPUs, slightly different results; see the README)."""
@@ -68,7 +73,7 @@ def load(path: str | Path | None = None, threads: int | None = None,
     model = MultiTaskModel.load(directory)
     if int8:
         model.quantize()
-    return Pipeline(model, batch_size=batch_size)
+    return Pipeline(model, batch_size=batch_size, ud_version=ud_version)
 
 
 def _positive_int(value: object) -> bool:
@@ -88,13 +93,21 @@ class _Piece:
 
 
 class Pipeline:
-    def __init__(self, model: MultiTaskModel, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, model: MultiTaskModel, batch_size: int = DEFAULT_BATCH_SIZE,
+                 ud_version: int = 2) -> None:
         if not _positive_int(batch_size):
             raise ZhnlpError(f"batch_size must be a positive int, not {batch_size!r}.")
+        if ud_version not in (1, 2):
+            raise ZhnlpError(f"ud_version must be 1 (the labels of a model trained on UD "
+                             f"1.4) or 2, not {ud_version!r}.")
         self.model = model.eval()
         self.batch_size = batch_size
         self.user_words: set[str] = set()  # lookup forms (normalised, lowercased)
         self._user_lengths: list[int] = []  # distinct lengths, longest first
+        dep = model.heads["dep"] if "dep" in model.heads else None
+        pos = model.heads["pos"] if "pos" in model.heads else None
+        model_labels = [*getattr(dep, "labels", ()), *getattr(pos, "labels", {}).get("upos", ())]
+        self.to_ud2 = ud_version == 2 and is_ud1(model_labels)  # convert the model's output
 
     # -- what the model offers ---------------------------------------------------------
 
@@ -249,6 +262,10 @@ class Pipeline:
             self._predict(texts, pieces, run, standard, batch_size)
         for piece in pieces:  # in document order
             self._stitch(texts[piece.doc], docs[piece.doc].sentences[piece.sentence], piece)
+        if self.to_ud2 and {"pos", "dep"} & set(run):
+            for doc in docs:
+                for sentence in doc.sentences:
+                    tokens_to_ud2(sentence.tokens)
         return docs
 
     def _predict(self, texts: list[str], pieces: list[_Piece], tasks: list[str],

@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     # Before the model loads (seconds): a wrong -o fails at once.
     output = Output(args.output, inputs=files)
     pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size,
-                    int8=args.int8)
+                    int8=args.int8, ud_version=args.ud_version)
     tasks = pipeline.resolve_tasks(args.tasks, args.pretokenized)
     pipeline.check_standard(args.standard)
     if args.format == "text" and not (args.pretokenized or "cws" in tasks):
@@ -82,13 +82,14 @@ def main(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with output as out, _progress_bar(progress, total) as bar:
-            for path in files or [None]:
+            for number, path in enumerate(files or [None], 1):
                 with ExitStack() as source:
                     handle = (source.enter_context(open(path, "rb")) if path is not None
                               else sys.stdin.buffer)
                     name = "<stdin>" if path is None else str(path)
+                    doc_prefix = f"{number}-" if len(files) > 1 else ""
                     for chunk in read_chunks(handle, CHUNK_LINES):
-                        out.write(tagger.tag_chunk(chunk, name))
+                        out.write(tagger.tag_chunk(chunk, name, doc_prefix))
                         tagger.report(bar)  # after its records are written, not before
                         if bar is not None:
                             bar.update(sum(len(raw) for _, raw in chunk))
@@ -247,7 +248,9 @@ class Tagger:
         self.failed = 0
         self.messages: list[str] = []  # not reported yet
 
-    def tag_chunk(self, chunk: list[tuple[int, bytes]], source: str = "<stdin>") -> str:
+    def tag_chunk(self, chunk: list[tuple[int, bytes]], source: str = "<stdin>",
+                  doc_prefix: str = "") -> str:
+        """Output text of the chunk's lines; CoNLL-U sent_ids are `{doc_prefix}LINE-N`."""
         records: list[str | None] = [None] * len(chunk)
         texts, slots = [], []
         for slot, (number, raw) in enumerate(chunk):
@@ -268,7 +271,7 @@ class Tagger:
             slots.append(slot)
         results = batch_or_each(self.analyse, texts)
         for (doc, error), slot in zip(results, slots):
-            records[slot] = (self.render(doc) if error is None
+            records[slot] = (self.render(doc, f"{doc_prefix}{chunk[slot][0]}") if error is None
                              else self.fail(source, chunk[slot][0], _message(error)))
         return "".join(records)
 
@@ -287,15 +290,15 @@ class Tagger:
         return self.pipeline.process(texts, self.tasks, self.standard, split=self.split,
                                      words=words)
 
-    def render(self, doc) -> str:
+    def render(self, doc, doc_id: str) -> str:
         if self.format == "json":
             return _json_line(doc.to_dict())
         if self.format == "text":
             return doc.to_text() + "\n"
         if not self.split and not doc.sentences and doc.text:
             # nothing to analyse (only spaces or invisible characters): still one block
-            return Sentence(doc.text, 0, len(doc.text)).to_conllu()
-        return doc.to_conllu()
+            return Sentence(doc.text, 0, len(doc.text)).to_conllu(f"{doc_id}-1")
+        return doc.to_conllu(doc_id)
 
     def fail(self, source: str, number: int, text: str) -> str:
         """Count a failed line and keep its message (see `report`); its error record."""

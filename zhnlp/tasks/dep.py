@@ -101,7 +101,13 @@ class ParsingHead(TaskHead):
         heads = (eisner if self.projective else mst)(scores, lengths)
         heads_t = torch.from_numpy(heads[:, 1:]).clamp(min=0)
         _, rel_scores = self._word_parts(outputs, heads_t)
-        best_rels = rel_scores.argmax(-1).tolist()
+        best = rel_scores.argmax(-1)
+        if "root" in self.labels and len(self.labels) > 1:  # UD: the root word, and no other
+            root = self.labels.index("root")
+            top2 = rel_scores.topk(2, dim=-1).indices
+            best = torch.where(top2[..., 0] == root, top2[..., 1], top2[..., 0])
+            best = best.masked_fill(torch.from_numpy(heads[:, 1:] == 0), root)
+        best_rels = best.tolist()
         return [(heads[b, 1 : n + 1].tolist(), [self.labels[r] for r in best_rels[b][:n]])
                 for b, n in enumerate(lengths.tolist())]
 
