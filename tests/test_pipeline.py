@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import zhnlp
-from zhnlp import pipeline as pipeline_module
+from zhnlp import shipped
 from zhnlp.document import Document
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import MultiTaskModel
@@ -212,9 +212,9 @@ def test_batching_does_not_change_results(nlp):
 
 
 def test_load_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline_module, "DEFAULT_MODEL_DIR", tmp_path / "zhnlp-base")
-    with pytest.raises(ZhnlpError, match="shipped model is not installed"):
-        zhnlp.load()
+    monkeypatch.setattr(shipped, "shipped_root", lambda: None)
+    with pytest.raises(ZhnlpError, match="shipped model 'small' is not installed"):
+        zhnlp.load("small")
     with pytest.raises(ZhnlpError, match="does not exist"):
         zhnlp.load(tmp_path / "nothing")
     with pytest.raises(ZhnlpError, match="no zhnlp model"):

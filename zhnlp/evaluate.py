@@ -176,12 +176,13 @@ def predict_split(pipeline, dataset: Dataset, gold: list[Sentence], tasks: list[
 
 
 def evaluate_model(model_dir: str, dataset: Dataset, split: str,
-                   tasks: list[str] | None, int8: bool = False) -> dict[str, dict]:
+                   tasks: list[str] | None, int8: bool = False,
+                   precision: str | None = None) -> dict[str, dict]:
     """Predict the split with a model and score every task both have: from raw text, and
     with gold words for the word-level tasks."""
     from zhnlp.pipeline import load
 
-    pipeline = load(model_dir, int8=int8)
+    pipeline = load(model_dir, int8=int8, precision=precision)
     tasks = [t for t in (tasks or dataset.tasks) if t in pipeline.tasks and t in TASKS]
     if not tasks:
         raise ZhnlpError(f"the model ({', '.join(pipeline.tasks)}) and {dataset.name} "
@@ -207,7 +208,8 @@ def main(args: argparse.Namespace) -> int:
         raise ZhnlpError("give either a system output (--system FILE) or a model (--model DIR).")
     if args.model:
         results = evaluate_model(args.model, dataset, args.split,
-                                 [args.task] if args.task else None, args.int8)
+                                 [args.task] if args.task else None, args.int8,
+                                 args.precision)
     else:
         gold = dataset.read(args.split)
         system = read_system(Path(args.system), args.system_format)

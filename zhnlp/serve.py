@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from zhnlp.errors import ZhnlpError
+from zhnlp.shipped import model_directory
 
 logger = logging.getLogger("zhnlp.serve")
 RESTARTS_PER_MINUTE = 5
@@ -54,7 +55,8 @@ def main(args: argparse.Namespace) -> int:
     options = {"model": args.model, "threads": threads, "batch_size": args.batch_size,
                "user_dict": args.user_dict, "http_threads": args.http_threads,
                "max_body_bytes": args.max_body_bytes, "max_texts": args.max_texts,
-               "max_chars": args.max_chars, "int8": args.int8}
+               "max_chars": args.max_chars, "int8": args.int8,
+               "precision": args.precision, "device": args.device}
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -96,11 +98,13 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def build_pipeline(model: str | None, threads: int, batch_size: int,
-                   user_dict: str | None = None, int8: bool = False):
+                   user_dict: str | None = None, int8: bool = False,
+                   precision: str | None = None, device: str | None = None):
     """The Pipeline the service runs (in its model process), warmed up."""
     from zhnlp.pipeline import load
 
-    pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8)
+    pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8,
+                    precision=precision, device=device)
     if user_dict:
         from zhnlp.tag import read_user_dict
 
@@ -110,18 +114,21 @@ def build_pipeline(model: str | None, threads: int, batch_size: int,
 
 
 def build_app(model: str | None, threads: int, batch_size: int, user_dict: str | None,
-              max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False, **_):
+              max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False,
+              precision: str | None = None, device: str | None = None, **_):
     """The app, its model loaded in a process of its own (`server/model_process.py`)."""
-    if model is not None and not os.path.isfile(os.path.join(model, "config.json")):
-        # before the heavy imports: a wrong --model fails in a blink
-        raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
-                         "directory of a model saved by zhnlp.")
+    if model is not None:  # before the heavy imports: a wrong --model fails in a blink
+        model = str(model_directory(model))
+        if not os.path.isfile(os.path.join(model, "config.json")):
+            raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
+                             "directory of a model saved by zhnlp.")
     from server import create_app
     from server.model_process import ModelProcess
 
     name = None if model is None else os.path.basename(os.path.abspath(model))
     analyser = ModelProcess({"model": model, "threads": threads, "batch_size": batch_size,
-                             "user_dict": user_dict, "int8": int8, "name": name})
+                             "user_dict": user_dict, "int8": int8, "precision": precision,
+                             "device": device, "name": name})
     return create_app(analyser=analyser, max_body_bytes=max_body_bytes, max_texts=max_texts,
                       max_chars=max_chars)
 

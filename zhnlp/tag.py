@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         if args.output and Path(args.output).resolve() == path.resolve():
             raise ZhnlpError(f"the output file {path} is also an input; choose another -o.")
     pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size,
-                    int8=args.int8)
+                    int8=args.int8, precision=args.precision, device=args.device)
     tasks = pipeline.resolve_tasks(args.tasks, args.pretokenized)
     pipeline.check_standard(args.standard)
     if args.format == "text" and not (args.pretokenized or "cws" in tasks):

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from zhnlp.checkpoint import load_checkpoint, save_checkpoint
 from zhnlp.encoder import bert_config
-from safetensors.torch import load_file
-
 from zhnlp.errors import ZhnlpError
 from zhnlp.pretrain.config import PretrainConfig, TrainConfig, load_config, project_path
 from zhnlp.pretrain.data import SIMILAR_FILE, PreparedSplit, collate, make_example, prepare
