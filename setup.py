@@ -5,13 +5,19 @@ from setuptools import find_packages, setup
 setup(
     name="zhnlp",
     version="0.1.0",
+    license="MIT",
     description="Chinese language technology platform: segmentation, POS, NER, parsing, SRL",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["zhnlp", "zhnlp.*", "server", "server.*"]),
+    # the shipped models travel as the data package zhnlp_models (zhnlp/shipped.py finds it)
+    packages=[*find_packages(include=["zhnlp", "zhnlp.*", "server", "server.*"]),
+              "zhnlp_models"],
+    package_dir={"zhnlp_models": "models"},
     include_package_data=True,
-    package_data={"server": ["static/*"]},
+    package_data={"server": ["static/*"],
+                  "zhnlp_models": ["README.md", "zhnlp-base/*", "zhnlp-small/*",
+                                   "zhnlp-cws-fast/*"]},
     install_requires=[
         "torch>=2.1",
         "transformers>=4.40",
@@ -27,7 +33,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "ruff", "jsonschema>=4.18",
-                 "openapi-spec-validator>=0.7",
+                 "openapi-spec-validator>=0.7", "gensim>=4.3",  # gensim: tests/test_pretrain.py
                  "udtools>=0.2.9"],  # UD's validator (tests/test_ud_validity.py)
         "peers": ["thulac", "snownlp", "ltp-extension"],
         "pretrain": ["gensim>=4.3"],

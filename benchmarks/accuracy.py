@@ -80,7 +80,7 @@ COLUMNS = [
 
 @cache
 def pipeline_for(model_dir: str, int8: bool, ud_version: int = 2) -> Pipeline:
-    return load(model_dir, int8=int8, ud_version=ud_version)
+    return load(model_dir, precision="int8" if int8 else "fp32", ud_version=ud_version)
 
 
 @cache
@@ -96,7 +96,7 @@ def model_key(model_dir: str, int8: bool) -> str:
     config.pop("meta", None)
     settings = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     key = file_sha256(Path(model_dir, "model.safetensors"))[:12] + settings[:8]
-    return key + ("-int8" if int8 else "")
+    return key + ("-int8-per-token" if int8 else "")  # per-token int8 (zhnlp/encoder.py)
 
 
 def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
@@ -159,6 +159,7 @@ def main() -> int:
     parser.add_argument("--int8", action="append", default=[], metavar="LABEL=DIR",
                         help="a model run with its encoder quantized to int8")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS_MD, help="the table's file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows: list[tuple[str, list[str]]] = []
@@ -198,7 +199,7 @@ def main() -> int:
         "|---|" + "---:|" * len(COLUMNS),
     ]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
-    RESULTS_MD.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines[-len(rows) - 2:]))
     return 0
 

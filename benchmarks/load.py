@@ -84,6 +84,8 @@ def start_server(args, model: str) -> tuple[subprocess.Popen, str]:
         options += ["--threads", str(args.threads)]
     if args.int8:
         options.append("--int8")
+    if args.precision:
+        options += ["--precision", args.precision]
     try:
         return start_in_subprocess(options, timeout=300)
     except ZhnlpError as error:
@@ -163,6 +165,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, help="torch threads per worker")
     parser.add_argument("--int8", action="store_true", help="serve with the encoder in int8")
+    parser.add_argument("--precision", choices=["int8", "fp32"],
+                        help="the server's --precision (default: the server's default, int8)")
     parser.add_argument("--http-threads", type=int, default=8)
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--tasks", help="comma-separated tasks (default: all)")
@@ -227,7 +231,8 @@ def main() -> int:
         "model": info.get("model"), "label": args.label or ("tiny random model (tests)"
                                                             if args.tiny else model),
         "tasks": tasks or info.get("tasks"), "workers": args.workers,
-        "threads": args.threads, "int8": args.int8, "http_threads": args.http_threads,
+        "threads": args.threads, "int8": args.int8, "precision": args.precision,
+        "http_threads": args.http_threads,
         "clients": args.clients, "texts_per_request": args.texts_per_request,
         "requests": done, "ok": len(latencies), "errors": errors,
         "error_examples": error_info["examples"],
@@ -265,6 +270,7 @@ def markdown(r: dict) -> str:
         f"`zhnlp serve --workers {r['workers']}"
         + (f" --threads {r['threads']}" if r["threads"] else "")
         + (" --int8" if r.get("int8") else "")
+        + (f" --precision {r['precision']}" if r.get("precision") else "")
         + f" --http-threads {r['http_threads']}`; {r['clients']} client"
         f"{'s' if r['clients'] != 1 else ''} on 127.0.0.1, "
         f"{r['texts_per_request']} sentence(s) per request, tasks "

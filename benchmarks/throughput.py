@@ -185,9 +185,9 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from zhnlp.pipeline import DEFAULT_MODEL_DIR
+    from zhnlp.shipped import model_directory
 
-    model = str(Path(args.model) if args.model else DEFAULT_MODEL_DIR)
+    model = str(model_directory(args.model))
     cws_model = args.cws_model or str(ROOT / "models" / "zhnlp-cws-fast")
     small_model = args.small_model or str(ROOT / "models" / "zhnlp-small")
     texts, standard = load_texts(args.dataset, args.split, args.sentences)

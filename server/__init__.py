@@ -65,10 +65,11 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
     if analyser is None:
         directory_name = None
         if pipeline is None:
-            from zhnlp.pipeline import DEFAULT_MODEL_DIR, load
+            from zhnlp.pipeline import load
+            from zhnlp.shipped import model_directory
 
             pipeline = load(model_path, threads=threads, batch_size=batch_size)
-            directory_name = Path(model_path or DEFAULT_MODEL_DIR).resolve().name
+            directory_name = model_directory(model_path).resolve().name
         analyser = Batcher(pipeline, summary=summarize(pipeline, directory_name))
     summary = replace(analyser.summary, name=model_name or analyser.summary.name)
     model_name = summary.name

@@ -67,12 +67,14 @@ def configure(threads: int) -> None:
 
 
 def build_pipeline(model: str | None, threads: int, batch_size: int,
-                   user_dict: str | None = None, int8: bool = False):
+                   user_dict: str | None = None, int8: bool = False,
+                   precision: str | None = None, device: str | None = None):
     """The Pipeline the service runs (in its model process), warmed up."""
     from zhnlp.pipeline import load
     from zhnlp.tag import read_user_dict
 
-    pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8)
+    pipeline = load(model, threads=threads, batch_size=batch_size, int8=int8,
+                    precision=precision, device=device)
     if user_dict:
         pipeline.add_words(read_user_dict(Path(user_dict)))
     pipeline.process(["他叫汤姆去拿外衣。"])  # warm up (first-call costs) before "ready"

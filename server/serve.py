@@ -37,6 +37,7 @@ import time
 
 from server.model_process import configure
 from zhnlp.errors import ZhnlpError
+from zhnlp.shipped import model_directory
 
 logger = logging.getLogger("zhnlp.serve")
 RESTARTS_PER_MINUTE = 5  # workers (the model process has its own back-off)
@@ -63,7 +64,8 @@ def main(args: argparse.Namespace) -> int:
                "user_dict": args.user_dict, "http_threads": args.http_threads,
                "max_body_bytes": args.max_body_bytes, "max_texts": args.max_texts,
                "max_chars": args.max_chars, "int8": args.int8,
-               "request_timeout": args.request_timeout}
+               "request_timeout": args.request_timeout,
+               "precision": args.precision, "device": args.device}
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -116,18 +118,20 @@ def listen(host: str, port: int) -> socket.socket:
 
 def build_app(model: str | None, threads: int, batch_size: int, user_dict: str | None,
               max_body_bytes: int, max_texts: int, max_chars: int, int8: bool = False,
-              on_give_up=None, **_):
+              precision: str | None = None, device: str | None = None, on_give_up=None, **_):
     """The app, its model loaded in a process of its own (`server/model_process.py`)."""
-    if model is not None and not os.path.isfile(os.path.join(model, "config.json")):
-        # before the heavy imports: a wrong --model fails in a blink
-        raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
-                         "directory of a model saved by zhnlp.")
+    if model is not None:  # before the heavy imports: a wrong --model fails in a blink
+        model = str(model_directory(model))
+        if not os.path.isfile(os.path.join(model, "config.json")):
+            raise ZhnlpError(f"no zhnlp model in {model} (config.json is missing); pass the "
+                             "directory of a model saved by zhnlp.")
     from server import create_app
     from server.model_process import ModelProcess
 
     name = None if model is None else os.path.basename(os.path.abspath(model))
     analyser = ModelProcess({"model": model, "threads": threads, "batch_size": batch_size,
-                             "user_dict": user_dict, "int8": int8, "name": name},
+                             "user_dict": user_dict, "int8": int8, "precision": precision,
+                             "device": device, "name": name},
                             on_give_up=on_give_up)
     return create_app(analyser=analyser, max_body_bytes=max_body_bytes, max_texts=max_texts,
                       max_chars=max_chars)

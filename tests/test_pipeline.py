@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import zhnlp
-from zhnlp import pipeline as pipeline_module
+from zhnlp import shipped
 from zhnlp.document import Document
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import MultiTaskModel
@@ -212,9 +213,9 @@ def test_batching_does_not_change_results(nlp):
 
 
 def test_load_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline_module, "DEFAULT_MODEL_DIR", tmp_path / "zhnlp-base")
-    with pytest.raises(ZhnlpError, match="shipped model is not installed"):
-        zhnlp.load()
+    monkeypatch.setattr(shipped, "shipped_root", lambda: None)
+    with pytest.raises(ZhnlpError, match="shipped model 'small' is not installed"):
+        zhnlp.load("small")
     with pytest.raises(ZhnlpError, match="does not exist"):
         zhnlp.load(tmp_path / "nothing")
     with pytest.raises(ZhnlpError, match="no zhnlp model"):
@@ -234,3 +235,53 @@ def test_zhnlp_load_int8_quantizes_the_encoder(tiny_model_dir):
     quantized = zhnlp.load(tiny_model_dir, threads=1, int8=True)
     assert quantized.model.meta.get("int8") is True
     check_document(quantized("他叫汤姆去拿外衣。"))
+
+
+LONG = "北京大学的李白叫汤姆去拿外衣，他说iPhone12好。" * 2  # neighbours that pad a batch
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_a_sentence_is_analysed_the_same_alone_and_beside_long_neighbours(tiny_model_dir,
+                                                                         precision):
+    """Batch invariance (issue 19): every task's output for a text is the same whether it
+    is analysed alone or in one batch with long texts, in every precision."""
+    nlp = zhnlp.load(tiny_model_dir, threads=1, precision=precision)
+    texts = ["好！", "他叫汤姆。", "李白iPhone12好"]
+    alone = [nlp(text).to_dict() for text in texts]
+    batched = nlp([LONG, texts[0], LONG[:40], texts[1], LONG, texts[2]])
+    assert [doc.to_dict() for doc in batched[1::2]] == alone
+    # the decoded output of a tiny random model is robust; the encoder states are not
+    model = nlp.model
+    encodings = [model.tokenizer.encode(text) for text in (texts[1], LONG)]
+    with torch.inference_mode():
+        one = model.encode(model.make_batch(encodings[:1], None))
+        two = model.encode(model.make_batch(encodings, None))
+    assert torch.equal(one[0], two[0, : one.shape[1]])
+
+
+def test_precision_and_device_errors(tiny_model_dir):
+    with pytest.raises(ZhnlpError, match="precision"):
+        zhnlp.load(tiny_model_dir, precision="fp16")
+    with pytest.raises(ZhnlpError, match="device"):
+        zhnlp.load(tiny_model_dir, device="tpu")
+
+
+def test_default_precision_is_int8_on_the_cpu(tiny_model_dir):
+    assert zhnlp.load(tiny_model_dir, threads=1).model.meta.get("int8") is True
+    assert not zhnlp.load(tiny_model_dir, threads=1, precision="fp32").model.meta.get("int8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_cuda_gives_the_cpu_analysis(tiny_model_dir):
+    texts = ["他叫汤姆去拿外衣。", "北京大学的李白。"]
+    gpu = zhnlp.load(tiny_model_dir, device="cuda")
+    cpu = zhnlp.load(tiny_model_dir, precision="fp32")
+    assert gpu.model.device.type == "cuda"
+    assert [d.words for d in gpu(texts)] == [d.words for d in cpu(texts)]
+
+
+def test_shipped_models_load_by_name():
+    for name in ("cws-fast", "zhnlp-cws-fast"):
+        assert zhnlp.load(name, threads=1).tasks == ["cws"]
+    with pytest.raises(ZhnlpError, match="does not exist"):
+        zhnlp.load("no-such-model")

@@ -85,6 +85,8 @@ save_every_steps = 3
 
 @pytest.fixture(scope="module")
 def prepared(corpus, tmp_path_factory):
+    # the word2vec stage needs gensim (the `pretrain` and `test` extras install it)
+    pytest.importorskip("gensim", reason="gensim is not installed: pip install -e '.[pretrain]'")
     tmp_path = tmp_path_factory.mktemp("prep")
     config = load_config(write_config(tmp_path, corpus))
     stats = prepare(config.data, config.data_dir, eval_texts={EVAL_SENTENCE, LAW_EVAL})

@@ -163,3 +163,13 @@ def test_unicode_line_separators_stay_inside_their_record(run):
     status, out, _ = run([line], "--no-split")
     assert len(list(read_conll(out))) == 1 and out[0] == "# sent_id = 1-1"
     assert "".join(out[1].split()) == "#text=他叫汤姆"  # the forms, spaces between them
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_a_line_gets_the_same_output_alone_and_among_long_lines(run, precision):
+    """Batch invariance in the CLI (issue 19): a line's record does not depend on the lines
+    batched with it."""
+    line, long = "他叫汤姆。", "北京大学的李白叫汤姆去拿外衣，他说iPhone12好。" * 2
+    status, alone, _ = run([line], "--format", "json", "--precision", precision)
+    status2, batched, _ = run([long, line, long], "--format", "json", "--precision", precision)
+    assert status == status2 == 0 and batched[1] == alone[0]

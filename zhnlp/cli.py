@@ -10,8 +10,19 @@ from zhnlp.errors import ZhnlpError
 
 UD_HELP = ("2: UD v2 relations and UPOS (default; a model trained on UD 1.4 has its trees "
            "converted, zhnlp.ud_convert); 1: the model's own labels")
-INT8_HELP = ("quantize the encoder to int8: several times faster on CPUs, slightly different "
-             "results (README: Speed)")
+PRECISION_HELP = ("int8 (default on the CPU: several times faster; accuracy in the model "
+                  "card) or fp32 (full precision: the published numbers exactly)")
+MODEL_HELP = ("a shipped model's name (base, small, cws-fast; default base) or a model "
+              "directory")
+
+
+def add_model_options(parser: argparse.ArgumentParser, device: bool = True) -> None:
+    """--precision (--int8, the old spelling) and --device."""
+    parser.add_argument("--precision", choices=["int8", "fp32"], help=PRECISION_HELP)
+    parser.add_argument("--int8", action="store_true", help=argparse.SUPPRESS)
+    if device:
+        parser.add_argument("--device", default="cpu",
+                            help="cpu (default) or cuda: run the model on a GPU (fp32)")
 
 
 def _lazy(module: str, function: str = "main"):
@@ -24,7 +35,10 @@ def _lazy(module: str, function: str = "main"):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from zhnlp import __version__
+
     parser = argparse.ArgumentParser(prog="zhnlp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"zhnlp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     corpora = commands.add_parser("corpora", help="list the datasets and verify the files")
@@ -38,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--system", help="system output: segmented text, CoNLL-U or JSON lines")
     evaluate.add_argument("--system-format", choices=["text", "conllu", "json"],
                           help="format of --system (default: guessed from its content)")
-    evaluate.add_argument("--model", help="model directory: predict the split, then score")
+    evaluate.add_argument("--model", help="a shipped model's name or a model directory: "
+                          "predict the split, then score")
     evaluate.add_argument("--json", dest="json_out", help="also write the scores to this file")
-    evaluate.add_argument("--int8", action="store_true", help=INT8_HELP)
+    add_model_options(evaluate, device=False)
     evaluate.add_argument("--ud-version", type=int, choices=[1, 2],
                           help="with --model: " + UD_HELP.replace("default; ", "") +
                           " (default: the dataset's, 1 for ud14*, 2 otherwise)")
@@ -75,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--pretokenized", action="store_true",
                      help="words are separated by whitespace; CWS is skipped")
     tag.add_argument("--standard", help="segmentation standard, e.g. ctb or pku")
-    tag.add_argument("--model", metavar="DIR", help="model directory (default: models/zhnlp-base)")
+    tag.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     tag.add_argument("--batch-size", type=int, default=32, metavar="N",
                      help="sentences per model batch (default: 32)")
     tag.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     tag.add_argument("--max-line-chars", type=int, metavar="N",
                      help="longer lines get an error record: peak memory grows with line "
                      "length (default: 200000; README: Memory)")
-    tag.add_argument("--int8", action="store_true", help=INT8_HELP)
+    add_model_options(tag)
     tag.add_argument("--ud-version", type=int, choices=[1, 2], default=2, help=UD_HELP)
     tag.add_argument("--user-dict", metavar="FILE", help="user dictionary, one word per line "
                      "(first field only: jieba dictionaries work)")
@@ -91,8 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.set_defaults(run=_lazy("zhnlp.tag"))
 
     serve = commands.add_parser("serve", help="the HTTP service: JSON API and demo page")
-    serve.add_argument("--model", metavar="DIR", help="model directory (default: "
-                       "models/zhnlp-base)")
+    serve.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                        "127.0.0.1, this machine only; 0.0.0.0: every interface)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any "
@@ -105,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "worker (default: CPU cores / workers)")
     serve.add_argument("--batch-size", type=int, default=32, metavar="N",
                        help="sentences per model batch (default: 32)")
-    serve.add_argument("--int8", action="store_true", help=INT8_HELP)
+    add_model_options(serve)
     serve.add_argument("--user-dict", metavar="FILE", help="user dictionary, one word per "
                        "line (first field only)")
     serve.add_argument("--max-body-bytes", type=int, default=1 << 20, metavar="N",

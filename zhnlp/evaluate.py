@@ -170,13 +170,15 @@ def predict_split(pipeline, dataset: Dataset, gold: list[Sentence], tasks: list[
 
 def evaluate_model(model_dir: str, dataset: Dataset, split: str,
                    tasks: list[str] | None, int8: bool = False,
-                   ud_version: int | None = None) -> dict[str, dict]:
+                   precision: str | None = None, ud_version: int | None = None
+                   ) -> dict[str, dict]:
     """Predict the split with a model and score every task both have: from raw text, and
     with gold words for the word-level tasks. The model outputs the dataset's UD version
     unless `ud_version` says otherwise (Pipeline: 2 converts a UD 1.4 model's trees)."""
     from zhnlp.pipeline import load
 
-    pipeline = load(model_dir, int8=int8, ud_version=ud_version or dataset.ud_version)
+    pipeline = load(model_dir, int8=int8, precision=precision,
+                    ud_version=ud_version or dataset.ud_version)
     tasks = [t for t in (tasks or dataset.tasks) if t in pipeline.tasks and t in TASK_ORDER]
     if not tasks:
         raise ZhnlpError(f"the model ({', '.join(pipeline.tasks)}) and {dataset.name} "
@@ -205,7 +207,8 @@ def main(args: argparse.Namespace) -> int:
         raise ZhnlpError("give either a system output (--system FILE) or a model (--model DIR).")
     if args.model:
         results = evaluate_model(args.model, dataset, args.split,
-                                 [args.task] if args.task else None, args.int8, args.ud_version)
+                                 [args.task] if args.task else None, args.int8,
+                                 args.precision, args.ud_version)
     else:
         gold = dataset.read(args.split)
         system = read_system(Path(args.system), args.system_format)

@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModel
 
-from zhnlp.encoder import bert_states, plain_bert
+from zhnlp.encoder import bert_states, inference_encoder, plain_bert, quantize_linears
 from zhnlp.errors import ZhnlpError
 from zhnlp.lexicon import Lexicon
 from zhnlp.model_files import FIX, check_model_dir, read_json
@@ -103,12 +102,15 @@ class MultiTaskModel(nn.Module):
     def quantize(self) -> None:
         """int8 dynamic quantization of the encoder's linear layers, in place: several times
         faster on CPUs, slightly different results; for inference only (cannot be saved)."""
-        import warnings
+        if plain_bert(self.encoder):  # per-token int8, batch invariant (zhnlp/encoder.py)
+            quantize_linears(self.encoder)
+        else:
+            import warnings
 
-        with warnings.catch_warnings():  # torch marks the quantized tensor API as deprecated
-            warnings.simplefilter("ignore")
-            self.encoder = torch.ao.quantization.quantize_dynamic(
-                self.encoder, {nn.Linear}, dtype=torch.qint8)
+            with warnings.catch_warnings():  # torch marks the quantized API as deprecated
+                warnings.simplefilter("ignore")
+                self.encoder = torch.ao.quantization.quantize_dynamic(
+                    self.encoder, {nn.Linear}, dtype=torch.qint8)
         self.meta["int8"] = True
 
     def save(self, directory: str | Path) -> None:
@@ -153,7 +155,7 @@ class MultiTaskModel(nn.Module):
     @classmethod
     def _from_files(cls, directory: Path, config: dict) -> MultiTaskModel:
         encoder_config = dict(config["encoder"])
-        encoder = AutoModel.from_config(AutoConfig.for_model(**encoder_config))
+        encoder = inference_encoder(encoder_config)  # plain torch: no transformers import
         heads = {task: head_class(task).from_config(encoder.config.hidden_size, options)
                  for task, options in config["heads"].items()}
         lexicon = config.get("lexicon")

@@ -35,44 +35,54 @@ import torch
 from zhnlp.document import Document, Sentence, Token
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import Analysis, MultiTaskModel
+from zhnlp.shipped import model_directory
 from zhnlp.task_registry import TASK_ORDER, resolve_tasks
 from zhnlp.text import ends_clause, split_long, split_sentences, word_spans
 from zhnlp.tokenizer import is_dropped, lookup_text
 from zhnlp.ud_convert import is_ud1, tokens_to_ud2
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "zhnlp-base"
 DEFAULT_BATCH_SIZE = 32
 
 Spans = list[tuple[int, int]]
 
 
+PRECISIONS = ("int8", "fp32")
+
+
 def load(path: str | Path | None = None, threads: int | None = None,
          batch_size: int = DEFAULT_BATCH_SIZE, int8: bool = False,
+         precision: str | None = None, device: str | None = None,
          ud_version: int = 2) -> Pipeline:
-    """A Pipeline on the model saved in `path` (default: the shipped DEFAULT_MODEL_DIR).
-    `threads` sets torch's CPU thread count (torch.set_num_threads); `int8` quantizes the
-    encoder (several times faster on CPUs, slightly different results; see the README)."""
-    if path is None:
-        directory = DEFAULT_MODEL_DIR
-        if not (directory / "config.json").exists():
-            raise ZhnlpError(f"the shipped model is not installed at {directory}; pass the "
-                             "directory of a trained zhnlp model: zhnlp.load(path) or "
-                             "`zhnlp tag --model DIR`.")
-    elif isinstance(path, str | Path):
-        directory = Path(path)
-        if not directory.is_dir():
-            raise ZhnlpError(f"model directory {directory} does not exist; pass the directory "
-                             "of a model saved by zhnlp.")
-    else:
-        raise ZhnlpError(f"the model path must be a str or Path, not {type(path).__name__}.")
+    """A Pipeline on a shipped model's name (base, small, cws-fast; default base) or a model
+    directory. `threads` sets torch's CPU thread count (torch.set_num_threads). `precision`
+    "int8" (the default) runs the encoder's linear layers in int8 (several times faster on
+    CPUs; the model card gives its accuracy), "fp32" in full precision (the published
+    numbers exactly); `int8=True` is the old spelling of precision="int8". Either way a
+    sentence's analysis does not depend on its batch. `device` "cuda" runs the model on a
+    GPU (full precision; default "cpu"). `ud_version=1` keeps a UD 1.4 model's own labels
+    (default 2: its trees converted to UD v2)."""
+    device = device or "cpu"
+    if device != "cpu" and not (isinstance(device, str) and device.startswith("cuda")):
+        raise ZhnlpError(f"device must be cpu or cuda (cuda:N), not {device!r}.")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise ZhnlpError(f"device {device!r} asked for, but torch sees no GPU; use "
+                         "device='cpu'.")
+    if precision is None:
+        precision = "int8" if device == "cpu" else "fp32"
+    if precision not in PRECISIONS:
+        raise ZhnlpError(f"precision must be one of {', '.join(PRECISIONS)}, not "
+                         f"{precision!r}.")
+    if precision == "int8" and device != "cpu":
+        raise ZhnlpError("int8 runs on the CPU only; on a GPU use precision='fp32'.")
+    directory = model_directory(path)  # a shipped model's name or a directory
     if threads is not None:
         if not _positive_int(threads):
             raise ZhnlpError(f"threads must be a positive int, not {threads!r}.")
         torch.set_num_threads(threads)
     model = MultiTaskModel.load(directory)
-    if int8:
+    if int8 or precision == "int8":
         model.quantize()
+    model.to(device)
     return Pipeline(model, batch_size=batch_size, ud_version=ud_version)
 
 

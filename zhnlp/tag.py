@@ -66,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
     # Before the model loads (seconds): a wrong -o fails at once.
     output = Output(args.output, inputs=files)
     pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size,
-                    int8=args.int8, ud_version=args.ud_version)
+                    int8=args.int8, precision=args.precision, device=args.device,
+                    ud_version=args.ud_version)
     tasks = pipeline.resolve_tasks(args.tasks, args.pretokenized)
     pipeline.check_standard(args.standard)
     if args.format == "text" and not (args.pretokenized or "cws" in tasks):

@@ -27,6 +27,10 @@ ahead of time, e.g. at image build: ``python -c "import zhnlp.decoders as d; d.w
 Plain-Python twins for tests live in ``zhnlp.decoders.reference``.
 """
 
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from zhnlp.decoders._checks import DecoderInputError
@@ -46,6 +50,19 @@ __all__ = [
     "viterbi",
     "warmup",
 ]
+
+
+def _say_when_compiling() -> None:
+    """One line on stderr when no compiled kernel is cached yet (the first run after an
+    install): that run pays numba's compilation, which would otherwise look like a hang."""
+    cache = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).parent / "__pycache__")
+    if os.access(cache if cache.exists() else cache.parent, os.W_OK) and not any(
+            cache.rglob("*.nbi")):
+        print("zhnlp: first run: compiling the decoders (numba; 10-30 s, once, cached "
+              "afterwards)", file=sys.stderr, flush=True)
+
+
+_say_when_compiling()
 
 
 def warmup(viterbi_dtypes=(np.float32,)):

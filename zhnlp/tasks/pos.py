@@ -44,12 +44,16 @@ class TagPrior:
         index = {tag: i for i, tag in enumerate(labels)}
         self.rows = {word: row for row, word in enumerate(counts)}
         table = np.zeros((len(counts) + 1, len(labels)), np.float32)  # last row: unseen words
+        totals = np.zeros(len(counts) + 1)
         for word, row in self.rows.items():
             for tag, n in counts[word].items():
                 if tag in index:
                     table[row, index[tag]] = n
-            total = sum(counts[word].values())
-            table[row] = np.log((table[row] + smoothing / len(labels)) / (total + smoothing))
+            totals[row] = sum(counts[word].values())
+        # the whole table at once (a log per row cost 0.1 s a layer at start-up)
+        table = np.log((table + smoothing / len(labels))
+                       / (totals + smoothing).astype(np.float32)[:, None])
+        table[-1] = 0  # unseen words: no prior
         self.log_probs = torch.from_numpy(table)
 
     def scores(self, words: list[list[str]], width: int) -> torch.Tensor:

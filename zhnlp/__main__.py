@@ -1,0 +1,7 @@
+"""`python -m zhnlp ...` runs the `zhnlp` command."""
+
+import sys
+
+from zhnlp.cli import main
+
+sys.exit(main())
