@@ -267,6 +267,23 @@ def test_init_from_starts_from_an_exported_encoder_and_checks_it(tmp_path, corpu
         loop.init_weights(loop.build_model(config, tokenizer), tokenizer, source)
 
 
+def test_vocab_from_keeps_an_earlier_stages_vocabulary(prepared, tmp_path, corpus):
+    """A later stage prepares its data with the vocabulary of the encoder it continues, even
+    when its own counts (other dev/test exclusions) would build another one."""
+    config, _ = prepared
+    earlier = CharTokenizer.from_pretrained(config.data_dir / "tokenizer")
+    kept = earlier.vocab[:5] + list(reversed(earlier.vocab[5:]))  # another order than counted
+    source = tmp_path / "encoder"
+    CharTokenizer(kept).save_pretrained(source)
+    later = load_config(write_config(tmp_path, corpus, extra="")).data
+    later.vocab_from = str(source)
+    out = tmp_path / "later-data"
+    stats = prepare(later, out, eval_texts={EVAL_SENTENCE, LAW_EVAL})
+    assert CharTokenizer.from_pretrained(out / "tokenizer").vocab == kept
+    assert stats["vocab_size"] == len(kept)
+    assert later.key() != config.data.key()  # its own cache
+
+
 def test_config_errors(tmp_path):
     with pytest.raises(ZhnlpError):
         load_config(tmp_path / "missing.toml")

@@ -23,6 +23,9 @@ class DataConfig:
     seq_length: int = 128
     vocab_min_count: int = 5
     vocab_max_chars: int = 11000
+    # An exported encoder whose vocabulary to keep (a later stage must keep an earlier
+    # stage's vocabulary, which new dev/test exclusions would otherwise shift); "" builds one
+    vocab_from: str = ""
     w2v_dim: int = 100
     w2v_window: int = 5
     w2v_min_count: int = 5

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from zhnlp.corpora import corpora_root, evaluation_texts, load_manifest, open_text
-from zhnlp.pretrain.config import DataConfig, load_config
+from zhnlp.pretrain.config import DataConfig, load_config, project_path
 from zhnlp.pretrain.masking import WordTable, corrupt
 from zhnlp.text import normalize, split_long, split_sentences
 from zhnlp.tokenizer import (
@@ -321,9 +321,13 @@ def prepare(config: DataConfig, out_dir: Path, eval_texts: set[str] | None = Non
              "one; %d duplicates", stats["removed_eval_exact"], stats["removed_eval_short"],
              SHORT, stats["removed_eval_contained"], stats["duplicates"])
 
-    vocab = build_vocab(count_chars(train.sentences), config.vocab_min_count,
-                        config.vocab_max_chars)
-    tokenizer = CharTokenizer(vocab)
+    if config.vocab_from:
+        tokenizer = CharTokenizer.from_pretrained(project_path(config.vocab_from))
+        vocab = tokenizer.vocab
+    else:
+        vocab = build_vocab(count_chars(train.sentences), config.vocab_min_count,
+                            config.vocab_max_chars)
+        tokenizer = CharTokenizer(vocab)
     tokenizer.save_pretrained(out_dir / "tokenizer")
     stats["vocab_size"] = len(vocab)
 
