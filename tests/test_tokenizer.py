@@ -1,4 +1,5 @@
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from zhnlp.tokenizer import (
     count_chars,
 )
 
+MODELS = Path(__file__).resolve().parents[1] / "models"
 TEXTS = [
     "我爱北京天安门。iPhone12很好用，价格￥5999元！",
     "他说：“ＡＢＣ 测试 25℃ 3.5%”",
@@ -79,6 +81,7 @@ def test_max_length(tokenizer):
 
 
 def test_hf_tokenizer_gives_the_same_ids_and_offsets(tokenizer, tmp_path, monkeypatch):
+    """On raw text: the saved tokenizer.json normalises (full-width, traditional) as we do."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer
 
@@ -86,13 +89,28 @@ def test_hf_tokenizer_gives_the_same_ids_and_offsets(tokenizer, tmp_path, monkey
     assert (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines() == tokenizer.vocab
     hf = AutoTokenizer.from_pretrained(tmp_path)
     for text in TEXTS:
-        text = normalize(text)
         ours = tokenizer.encode(text)
         theirs = hf(text, return_offsets_mapping=True)
         assert theirs["input_ids"] == ours.ids, text
         assert [tuple(o) for o in theirs["offset_mapping"]] == ours.offsets
+        assert hf(normalize(text))["input_ids"] == ours.ids
     assert len(hf("iPhone12")["input_ids"]) == 8 + 2
     assert CharTokenizer.from_pretrained(tmp_path).vocab == tokenizer.vocab
+
+
+SHIPPED_TOKENIZERS = sorted(p.parent for p in MODELS.glob("*/tokenizer.json"))
+
+
+@pytest.mark.parametrize("directory", SHIPPED_TOKENIZERS, ids=lambda p: p.name)
+def test_shipped_hf_tokenizers_agree_on_full_width_and_traditional_text(directory, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    ours = CharTokenizer.from_pretrained(directory)
+    hf = AutoTokenizer.from_pretrained(directory)
+    for text in ["他说：“好，走吧！”", "我們在臺灣學習電腦軟體，覺得很難。", "ＡＢＣ１２３元"]:
+        assert hf(text)["input_ids"] == ours.encode(text).ids, text
+    assert ours.unk_id not in ours.encode("我們在臺灣學習電腦軟體，覺得很難。").ids
 
 
 @settings(max_examples=60, deadline=None)

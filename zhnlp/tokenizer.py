@@ -15,8 +15,10 @@ normalised text (`zhnlp.text.normalize`), Latin letters and digits included. Dec
   as this tokenizer on normalised text: this tokenizer also gives a letter, digit or
   symbol that directly follows another one its `##c` id, as WordPiece does:
   "iPhone12" -> i ##p ##h ##o ##n ##e ##1 ##2 (8 tokens for 8 characters).
-  (The HF path does not normalise: feed it `normalize(text)`. A word with a character
-  missing from the vocabulary becomes a single [UNK] there, unlike here.)
+  The saved tokenizer.json also normalises as this tokenizer does (full-width to
+  half-width, traditional to simplified: one Replace per mapped vocabulary character,
+  before BERT's normaliser), so AutoTokenizer agrees on raw text too. (A word with a
+  character missing from the vocabulary becomes a single [UNK] there, unlike here.)
 
 Layout of vocab.txt: [PAD] [UNK] [CLS] [SEP] [MASK], then RESERVED_TOKENS ([unused0] ...
 [unused9], free for later tasks, e.g. segmentation-standard markers), then characters,
@@ -200,16 +202,38 @@ class CharTokenizer:
         self.hf_tokenizer().save_pretrained(directory)
 
     def hf_tokenizer(self):
-        """The equivalent transformers BertTokenizer (WordPiece over our vocabulary)."""
-        from transformers import BertTokenizer
+        """The equivalent transformers tokenizer: BERT's WordPiece over our vocabulary, with
+        our normalisation in front of BERT's. Saved as a plain PreTrainedTokenizerFast, since
+        AutoTokenizer rebuilds a BertTokenizer from its arguments, dropping that normaliser."""
+        from tokenizers import normalizers
+        from transformers import BertTokenizer, PreTrainedTokenizerFast
 
-        return BertTokenizer(
+        backend = BertTokenizer(
             vocab=dict(self.token_to_id),
             do_lower_case=True,
             tokenize_chinese_chars=True,
             strip_accents=False,
-            model_max_length=512,
+        ).backend_tokenizer
+        replaces = [normalizers.Replace(source, target)
+                    for source, target in normalized_chars(self.token_to_id)]
+        backend.normalizer = normalizers.Sequence([*replaces, backend.normalizer])
+        return PreTrainedTokenizerFast(
+            tokenizer_object=backend, unk_token=UNK, pad_token=PAD, cls_token=CLS,
+            sep_token=SEP, mask_token=MASK, model_max_length=512,
         )
+
+
+def normalized_chars(vocab: dict[str, int]) -> list[tuple[str, str]]:
+    """(raw, normalised) for every character that `normalize_char` changes into a
+    vocabulary character, i.e. the mapping the HF tokenizer needs to agree with ours."""
+    pairs = []
+    for code in (*range(0xFF01, 0xFF5F), 0x3000, *range(0x2E80, 0xD800),
+                 *range(0xF900, 0xFB00), *range(0x20000, 0x2FA20)):
+        source = chr(code)
+        target = normalize_char(source)
+        if target != source and lookup_form(target) in vocab:
+            pairs.append((source, target))
+    return pairs
 
 
 def build_vocab(
