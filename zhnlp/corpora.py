@@ -12,56 +12,16 @@ import json
 import os
 import tomllib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.text import word_spans
+from zhnlp.sentence import Entity, Predicate, Sentence
+from zhnlp.ud_convert import to_ud2 as convert_to_ud2
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = PROJECT_ROOT / "corpora" / "manifest.toml"
-
-
-@dataclass
-class Entity:
-    label: str
-    start: int  # character offsets into Sentence.text, end exclusive
-    end: int
-
-
-@dataclass
-class Predicate:
-    index: int  # 0-based word index of the predicate
-    sense: str  # e.g. "cause.01"; "_" when unknown
-    arguments: list[tuple[int, str]] = field(default_factory=list)  # (word index, role)
-
-
-@dataclass
-class Sentence:
-    """One annotated sentence. Fields a corpus does not annotate stay None."""
-
-    text: str
-    words: list[str] | None = None
-    upos: list[str] | None = None
-    xpos: list[str] | None = None  # CTB tags for UD/CTB data, PKU tags for People's Daily
-    heads: list[int] | None = None  # 1-based head per word, 0 = root
-    deprels: list[str] | None = None
-    entities: list[Entity] | None = None
-    predicates: list[Predicate] | None = None
-    arcs: list[tuple[int, int, str]] | None = None  # semantic graphs: (dep, head, label)
-
-    def word_spans(self) -> list[tuple[int, int]]:
-        """Character (start, end) of each word in text."""
-        return word_spans(self.words or [])
-
-    def semantic_arcs(self) -> list[tuple[int, int, str]]:
-        """The semantic graph's (dep, head, label) arcs, 1-based, head 0 = root: `arcs`, or
-        the tree when every word has one head (the reader then keeps only the tree)."""
-        if self.arcs is not None:
-            return list(self.arcs)
-        return [(i, head, label)
-                for i, (head, label) in enumerate(zip(self.heads or [], self.deprels or []), 1)]
 
 
 def corpora_root() -> Path:
@@ -140,11 +100,10 @@ def _word_rows(rows: list[list[str]]) -> list[list[str]]:
 def read_conll(lines: Iterable[str], to_ud2: bool = False) -> Iterator[Sentence]:
     """CoNLL-U or CoNLL-X (10 columns). Repeated token ids (SemEval-2016 graphs) become arcs.
     `to_ud2`: UD 1.4 trees converted to UD v2 as they are read (`zhnlp.ud_convert`)."""
-    from zhnlp.ud_convert import to_ud2 as convert
 
     for _comments, rows in _conll_blocks(lines):
         sentence = _conll_sentence(_word_rows(rows))
-        yield convert(sentence) if to_ud2 else sentence
+        yield convert_to_ud2(sentence) if to_ud2 else sentence
 
 
 def _conll_sentence(rows: list[list[str]]) -> Sentence:

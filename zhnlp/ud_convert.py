@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from zhnlp.corpora import Sentence
 from zhnlp.document import Token
+from zhnlp.sentence import Sentence
 
 # v1 relations that v2 renamed, whatever their context
 RENAMED = {
