@@ -19,8 +19,9 @@ SAMPLES = ROOT / "corpora" / "samples"
 
 
 def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None, layers: int = 1,
-                     positions: int = 64):
-    """A randomly initialised model with all five heads: structurally complete, tiny."""
+                     positions: int = 64, sdp: bool = False):
+    """A randomly initialised model with the five tree/tag heads (and an sdp head when
+    asked): structurally complete, tiny."""
     import torch
     from transformers import BertConfig, BertModel
 
@@ -45,6 +46,8 @@ def build_tiny_model(seed: int = 0, labels: dict | None = None, lexicon=None, la
         "dep": ["root", "nsubj", "dobj", "punct"],
         "srl": ["_", "A0", "A1", "AM-TMP"],
     }
+    if sdp:
+        labels = {**labels, "sdp": ["Root", "Agt", "Pat", "mPunc"]}
     return MultiTaskModel.build(encoder, tokenizer, labels, standards=["ctb", "pku"],
                                 lexicon=lexicon).eval()
 

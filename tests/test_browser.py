@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import build_tiny_model
+
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "他叫汤姆去拿外衣。北京大学的李白来了！"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -179,14 +181,17 @@ def chromium(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def live_server(tiny_model_dir):
-    """The app under waitress on 127.0.0.1, a free port, in a thread."""
+def live_server(tmp_path_factory):
+    """The app under waitress on 127.0.0.1, a free port, in a thread; a tiny model with every
+    task, the semantic graph (sdp) included."""
     from waitress import create_server
 
     import zhnlp
     from server import create_app
 
-    app = create_app(pipeline=zhnlp.load(tiny_model_dir, threads=1), model_name="tiny-random")
+    model_dir = tmp_path_factory.mktemp("demo_model")
+    build_tiny_model(sdp=True).save(model_dir)
+    app = create_app(pipeline=zhnlp.load(model_dir, threads=1), model_name="tiny-random")
     server = create_server(app, host="127.0.0.1", port=0, threads=2)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -208,10 +213,15 @@ READ_PAGE = """(() => {
     tokens: q('#results .sentence').map((s) => [...s.querySelectorAll('.token')].map((t) => ({
       id: +t.dataset.id, text: t.querySelector('.word').textContent,
       upos: t.dataset.upos || null, xpos: (t.querySelector('.xpos') || {}).textContent || null}))),
-    arcs: q('#results .sentence').map((s) => [...s.querySelectorAll('svg.arcs g.arc')].map((g) =>
-      [+g.dataset.head, +g.dataset.dep, g.dataset.label])),
+    arcs: q('#results .sentence').map((s) =>
+      [...s.querySelectorAll('.svg-wrap:not(.sdp) svg.arcs g.arc')].map((g) =>
+        [+g.dataset.head, +g.dataset.dep, g.dataset.label])),
+    graphArcs: q('#results .sentence').map((s) =>
+      [...s.querySelectorAll('.svg-wrap.sdp svg.arcs g.arc')].map((g) =>
+        [+g.dataset.head, +g.dataset.dep, g.dataset.label])),
     arcWords: q('#results .sentence').map((s) =>
-      [...s.querySelectorAll('svg.arcs text.arc-word')].map((t) => t.textContent)),
+      [...s.querySelectorAll('.svg-wrap:not(.sdp) svg.arcs text.arc-word')].map((t) =>
+        t.textContent)),
     entities: q('#results mark.ent').map((m) => [m.firstChild.textContent, m.dataset.label]),
     frames: q('#results .sentence').map((s) => [...s.querySelectorAll('.frame')].map((f) => ({
       predicate: +f.dataset.predicate,
@@ -227,7 +237,7 @@ def test_demo_page_renders_an_analysis(chromium, live_server):
     chromium.send("Page.navigate", {"url": live_server + "/"})
     chromium.wait_for("document.body && document.body.dataset.ready === '1'")
     assert chromium.evaluate("[...document.querySelectorAll('#tasks input')].map(i => i.value)"
-                             ) == ["cws", "pos", "ner", "dep", "srl"]
+                             ) == ["cws", "pos", "ner", "dep", "srl", "sdp"]
 
     # type a sentence as a user would (replacing the sample text), then click Analyse
     chromium.evaluate("(() => { const t = document.getElementById('text'); t.focus(); "
@@ -254,6 +264,12 @@ def test_demo_page_renders_an_analysis(chromium, live_server):
         # one arc per token: head -> dependent with its label (head 0: the root arrow)
         assert sorted(map(tuple, arcs)) == sorted((t["head"], t["id"], t["deprel"])
                                                   for t in tokens)
+    # the semantic graph above its own copy of the sentence: every (head, dependent, label)
+    # of every word's semantic_heads (a word with several heads has an arc from each)
+    for drawn, sentence in zip(page["graphArcs"], sentences):
+        expected = sorted((head, t["id"], label) for t in sentence["tokens"]
+                          for head, label in t["semantic_heads"])
+        assert expected and sorted(map(tuple, drawn)) == expected
     assert "".join(t["text"] for s in page["tokens"] for t in s) == SENTENCE
     assert page["entities"] == [[e["text"], e["label"]] for e in doc["entities"]]
     assert page["frames"] == [[{"predicate": p["id"],

@@ -129,8 +129,13 @@ function render(doc) {
     card.append(section("Words and parts of speech", tokenChips(sentence.tokens)));
     card.append(section("Named entities", entityView(chars, sentence, entities)));
     const tree = sentence.tokens.some((t) => t.head !== null)
-      ? arcDiagram(sentence.tokens) : el("p", { class: "muted" }, "dep not run");
+      ? arcDiagram(sentence.tokens, treeArcs(sentence.tokens), "dependency tree")
+      : el("p", { class: "muted" }, "dep not run");
     card.append(section("Dependency tree", el("div", { class: "svg-wrap" }, tree)));
+    if (sentence.tokens.some((t) => t.semantic_heads)) { // only models with an sdp head
+      const graph = arcDiagram(sentence.tokens, graphArcs(sentence.tokens), "semantic graph");
+      card.append(section("Semantic dependency graph", el("div", { class: "svg-wrap sdp" }, graph)));
+    }
     card.append(section("Semantic roles", frames(sentence)));
     results.append(card);
   });
@@ -177,7 +182,17 @@ function entityView(chars, sentence, entities) {
   return line;
 }
 
-// -- the dependency tree as arcs ------------------------------------------------------------
+// -- the dependency tree and the semantic graph as arcs -------------------------------------
+
+function treeArcs(tokens) { // one arc per word: its head (0: the root)
+  return tokens.filter((t) => t.head !== null)
+    .map((t) => ({ head: t.head, dep: t.id, label: t.deprel || "" }));
+}
+
+function graphArcs(tokens) { // a word may have several heads (semantic_heads: [[head, rel]])
+  return tokens.flatMap((t) => (t.semantic_heads || [])
+    .map(([head, label]) => ({ head, dep: t.id, label })));
+}
 
 let measureContext = null;
 
@@ -187,7 +202,7 @@ function measure(text, font) {
   return measureContext.measureText(text).width;
 }
 
-function arcDiagram(tokens) {
+function arcDiagram(tokens, allArcs, name) {
   const gap = 34, levelHeight = 30, margin = 20;
   const centres = [];
   let x = margin;
@@ -196,8 +211,8 @@ function arcDiagram(tokens) {
     centres.push(x + width / 2);
     x += width + gap;
   }
-  const arcs = tokens.filter((t) => t.head > 0).map((t) => ({ head: t.head, dep: t.id,
-    label: t.deprel || "", lo: Math.min(t.head, t.id), hi: Math.max(t.head, t.id) }));
+  const arcs = allArcs.filter((a) => a.head > 0)
+    .map((a) => ({ ...a, lo: Math.min(a.head, a.dep), hi: Math.max(a.head, a.dep) }));
   arcs.sort((a, b) => (a.hi - a.lo) - (b.hi - b.lo));
   for (const arc of arcs) { // above every arc it spans
     arc.level = 1 + Math.max(0, ...arcs.filter((o) => o !== arc && o.level
@@ -206,7 +221,7 @@ function arcDiagram(tokens) {
   const top = Math.max(1, ...arcs.map((a) => a.level)) + 1;
   const base = top * levelHeight + 14;
   const root = svg("svg", { class: "arcs", width: Math.ceil(x - gap + margin),
-    height: base + 50, role: "img", "aria-label": "dependency tree" });
+    height: base + 50, role: "img", "aria-label": name });
   const labels = [];
   for (const arc of arcs) {
     const x1 = centres[arc.head - 1] + (arc.dep > arc.head ? 4 : -4);
@@ -220,14 +235,14 @@ function arcDiagram(tokens) {
     root.append(group);
     labels.push({ x: (x1 + x2) / 2, y: base - arc.level * levelHeight, text: arc.label, group });
   }
-  for (const token of tokens.filter((t) => t.head === 0)) {
-    const cx = centres[token.id - 1];
-    const group = svg("g", { class: "arc root", "data-head": 0, "data-dep": token.id,
-      "data-label": token.deprel || "" });
+  for (const arc of allArcs.filter((a) => a.head === 0)) {
+    const cx = centres[arc.dep - 1];
+    const group = svg("g", { class: "arc root", "data-head": 0, "data-dep": arc.dep,
+      "data-label": arc.label });
     group.append(svg("path", { class: "arc-line", d: `M${cx},${levelHeight * 0.6} L${cx},${base - 6}` }));
     group.append(svg("path", { class: "arrow", d: `M${cx - 4},${base - 8} L${cx + 4},${base - 8} L${cx},${base} Z` }));
     root.append(group);
-    labels.push({ x: cx, y: levelHeight * 0.6, text: token.deprel || "root", group });
+    labels.push({ x: cx, y: levelHeight * 0.6, text: arc.label || "root", group });
   }
   for (const label of labels) { // on top of every line
     const width = measure(label.text, TAG_FONT) + 8;
