@@ -36,6 +36,8 @@ def argument_span(heads: Sequence[int], argument: int, predicate: int | None = N
     if not 0 <= argument < len(heads):
         raise ValueError(f"argument word {argument} is outside the sentence of "
                          f"{len(heads)} words")
+    if argument == predicate:
+        return argument, argument + 1
     if children is None:
         children = children_of(heads)
     inside = {argument}
