@@ -61,9 +61,19 @@ def build_openapi(summary, limits) -> dict:
             required=["id", "text", "start", "end", "upos", "xpos", "head", "deprel"],
             description="A word. `id` counts from 1 within the sentence; `head` is the id of "
                         "its head (0: the root). Fields of tasks not run are null."),
-        "Argument": _object(_offsets("id", "start", "end", text={"type": "string"},
-                                     role={"type": "string"}),
-                            description="A semantic argument: the token `id` heads it."),
+        "Argument": _object(
+            _offsets("id", "start", "end", text={"type": "string"}, role={"type": "string"},
+                     span={"type": "array", "items": {"type": "integer", "minimum": 0},
+                           "minItems": 2, "maxItems": 2,
+                           "description": "[start, end]: word indices within the sentence, "
+                                          "end exclusive (tokens[start:end], token ids "
+                                          "start+1 .. end); holds the head word"},
+                     span_text={"type": "string",
+                                "description": "the text the span covers"}),
+            description="A semantic argument: the token `id` heads it (`text`, `start`, "
+                        "`end` are that word's); `span` is the head's dependency subtree "
+                        "without the predicate's, kept contiguous (the CoNLL-2009 "
+                        "conversion), or the head word alone when dep was not run."),
         "Predicate": _object(_offsets("id", "start", "end", text={"type": "string"},
                                       arguments={"type": "array", "items": _ref("Argument")})),
         "Sentence": _object(_offsets("start", "end",

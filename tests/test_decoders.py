@@ -21,7 +21,6 @@ from zhnlp.decoders import (
     eisner,
     mst,
     srl_roles,
-    srl_spans,
     viterbi,
 )
 from zhnlp.decoders import chain as chain_module
@@ -327,27 +326,6 @@ def test_srl_roles_equals_brute_force(seed, n, num_roles, data):
     assert srl_roles(s, [n], sorted(core))[0].tolist() == list(best)
 
 
-SPAN_LABELS = ["O", "B-A0", "I-A0", "B-A1", "I-A1", "B-AM", "I-AM"]
-
-
-@FAST
-@given(seed=seeds, n=st.integers(1, 5))
-def test_srl_spans_equals_brute_force(seed, n):
-    s = rng_scores(seed, (1, n, len(SPAN_LABELS))) + np.float32([0, 1, 1, 1, 1, 0, 0])
-    kind, bit, begin = srl_module.bio_structure(SPAN_LABELS)
-
-    def ok(tags):
-        if kind[tags[0]] == 2:
-            return False
-        if any(kind[q] == 2 and p not in (q, begin[q]) for p, q in zip(tags, tags[1:])):
-            return False
-        return all(tags.count(q) <= 1 for q in range(len(SPAN_LABELS)) if bit[q])
-
-    best = max((t for t in itertools.product(range(len(SPAN_LABELS)), repeat=n) if ok(t)),
-               key=lambda t: s[0, np.arange(n), list(t)].sum())
-    assert srl_spans(s, [n], SPAN_LABELS)[0].tolist() == list(best)
-
-
 @FAST
 @given(seed=seeds, batch=st.integers(1, 5), max_len=st.integers(0, 10))
 def test_srl_match_twins(seed, batch, max_len):
@@ -357,9 +335,6 @@ def test_srl_match_twins(seed, batch, max_len):
     core = [1, 2, 3, 4]
     np.testing.assert_array_equal(srl_roles(s, lengths, core),
                                   ref.srl_roles_ref(s, lengths, core))
-    s = rng.standard_normal((batch, max_len, len(SPAN_LABELS))).astype(np.float32)
-    np.testing.assert_array_equal(srl_spans(s, lengths, SPAN_LABELS),
-                                  ref.srl_spans_ref(s, lengths, SPAN_LABELS))
 
 
 def test_srl_roles_core_role_used_once():
@@ -377,9 +352,9 @@ def test_srl_roles_core_role_used_once():
 
 
 PARALLEL = [chain_module._viterbi_batch, tree_module._eisner_batch, tree_module._mst_batch,
-            srl_module._roles_batch, srl_module._spans_batch]
+            srl_module._roles_batch]
 SERIAL = [chain_module._viterbi_serial, tree_module._eisner_serial, tree_module._mst_serial,
-          srl_module._roles_serial, srl_module._spans_serial]
+          srl_module._roles_serial]
 
 
 @pytest.mark.parametrize("kernel", PARALLEL + SERIAL)
@@ -393,10 +368,10 @@ def run_all(seed):
     s = rng.standard_normal((5, 9, 9)).astype(np.float32)
     lengths = np.array([8, 3, 0, 8, 5])
     em = rng.standard_normal((5, 8, 6)).astype(np.float32)
-    roles = rng.standard_normal((5, 8, len(SPAN_LABELS))).astype(np.float32)
+    roles = rng.standard_normal((5, 8, 7)).astype(np.float32)
     return [eisner(s, lengths), mst(s, lengths),
             viterbi(em, rng.standard_normal((6, 6)), lengths),
-            srl_roles(roles, lengths, [1, 3]), srl_spans(roles, lengths, SPAN_LABELS)]
+            srl_roles(roles, lengths, [1, 3])]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -16,7 +16,8 @@ def sample_document() -> Document:
         Token(4, "去", 5, 6, "VERB", "VV", "v", 2, "xcomp"),
         Token(5, "。", 6, 7, "PUNCT", "PU", "w", 2, "punct"),
     ], entities=[Span("湯姆", "PER", 2, 4)], predicates=[
-        Predicate(2, "叫", 1, 2, [Argument(1, "他", 0, 1, "A0"), Argument(3, "湯姆", 2, 4, "A1")]),
+        Predicate(2, "叫", 1, 2, [Argument(1, "他", 0, 1, "A0"),  # span: the head alone
+                                  Argument(3, "湯姆", 2, 4, "A1", (2, 4), "湯姆 去")]),
         Predicate(4, "去", 5, 6, [Argument(3, "湯姆", 2, 4, "A0")]),
     ])
     second = Sentence(text="好！", start=7, end=9, tokens=[
@@ -45,14 +46,29 @@ def test_to_dict_has_the_json_shape_and_evaluate_reads_it():
                                           "deprel", "pku"}
     assert sentence["predicates"][0] == {
         "id": 2, "text": "叫", "start": 1, "end": 2,
-        "arguments": [{"id": 1, "text": "他", "start": 0, "end": 1, "role": "A0"},
-                      {"id": 3, "text": "湯姆", "start": 2, "end": 4, "role": "A1"}]}
+        "arguments": [{"id": 1, "text": "他", "start": 0, "end": 1, "role": "A0",
+                       "span": [0, 1], "span_text": "他"},
+                      {"id": 3, "text": "湯姆", "start": 2, "end": 4, "role": "A1",
+                       "span": [2, 4], "span_text": "湯姆 去"}]}
     assert record["entities"] == [{"text": "湯姆", "label": "PER", "start": 2, "end": 4}]
     read = sentence_from_json(record)
     assert read.words == ["他", "叫", "湯姆", "去", "。", "好", "！"]
     assert read.heads == [2, 0, 2, 2, 2, 0, 6]  # renumbered to the whole line
-    assert [(p.index, p.arguments) for p in read.predicates] == [
-        (1, [(0, "A0"), (2, "A1")]), (3, [(2, "A0")])]
+    assert [(p.index, p.arguments, p.spans) for p in read.predicates] == [
+        (1, [(0, "A0"), (2, "A1")], [(0, 1), (2, 4)]), (3, [(2, "A0")], [(2, 3)])]
+
+
+def test_from_dict_round_trip_keeps_spans_and_defaults_them():
+    doc = sample_document()
+    back = Document.from_dict(json.loads(json.dumps(doc.to_dict(), ensure_ascii=False)))
+    assert back.sentences[0].predicates == doc.sentences[0].predicates
+    assert back.to_dict() == doc.to_dict()
+    record = doc.to_dict()  # a hand-written file: no span_text, or no span at all
+    arguments = record["sentences"][0]["predicates"][0]["arguments"]
+    del arguments[1]["span_text"]
+    del arguments[0]["span"], arguments[0]["span_text"]
+    read = Document.from_dict(record).sentences[0].predicates[0].arguments
+    assert [(a.span, a.span_text) for a in read] == [((0, 1), "他"), ((2, 4), "湯姆 去")]
 
 
 def test_to_conllu_blocks_columns_and_misc():
@@ -65,11 +81,19 @@ def test_to_conllu_blocks_columns_and_misc():
     rows = [line.split("\t") for line in lines[3:]]
     assert all(len(row) == 10 for row in rows)
     assert rows[1][:8] == ["2", "叫", "_", "VERB", "VV", "_", "0", "root"]
+    assert rows[0][9] == "PKU=r|SRL=2:A0|SRLSpan=2:1-1|SpaceAfter=No|TokenRange=0:1"
     assert rows[1][9] == "PKU=v|Pred=Yes|SpaceAfter=No|TokenRange=1:2"
-    assert rows[2][9] == "PKU=nr|SRL=2:A1,4:A0|TokenRange=2:4"  # space after 湯姆
+    # space after 湯姆; its span as A1 of 叫 is tokens 3-4, as A0 of 去 itself alone
+    assert rows[2][9] == "PKU=nr|SRL=2:A1,4:A0|SRLSpan=2:3-4,4:3-3|TokenRange=2:4"
     sentences = list(read_conll(conllu.split("\n")))
     assert [s.words for s in sentences] == [["他", "叫", "湯姆", "去", "。"], ["好", "！"]]
     assert sentences[0].heads == [2, 0, 2, 2, 2] and sentences[1].upos == ["ADJ", "PUNCT"]
+    # the roles and spans read back (0-based words, end exclusive), as from the JSON
+    assert [(p.index, p.arguments, p.spans) for p in sentences[0].predicates] == [
+        (1, [(0, "A0"), (2, "A1")], [(0, 1), (2, 4)]), (3, [(2, "A0")], [(2, 3)])]
+    assert sentences[1].predicates is None  # no SRL in that block
+    json_read = sentence_from_json(sample_document().to_dict())
+    assert json_read.predicates == sentences[0].predicates  # CoNLL-U and JSON agree
 
 
 def test_missing_layers_are_underscores_and_forms_have_no_whitespace():

@@ -47,6 +47,8 @@ def check_document(doc: Document) -> None:
             assert sentence.tokens[predicate.id - 1].text == predicate.text
             for argument in predicate.arguments:
                 assert sentence.tokens[argument.id - 1].start == argument.start
+                assert 0 <= argument.span[0] < argument.id <= argument.span[1] <= len(
+                    sentence.tokens)  # the span holds its head word
 
 
 def assert_tree(heads: list[int]) -> None:

@@ -391,6 +391,25 @@ def test_openapi_examples_are_accepted_and_answers_match_the_schema(client, open
             validate(openapi, body["schema"], bad)
 
 
+def test_argument_spans_match_the_schema(openapi):
+    """The tiny model finds no arguments, so a hand-built Document stands in: its JSON
+    (what /v1/annotate answers) with SRL spans fits the Document schema."""
+    pytest.importorskip("jsonschema")
+    from tests.test_document import sample_document
+
+    record = sample_document().to_dict()
+    argument = record["sentences"][0]["predicates"][0]["arguments"][1]
+    assert argument["span"] == [2, 4] and argument["span_text"] == "湯姆 去"
+    validate(openapi, "Document", record)
+    import jsonschema
+
+    for bad in ([2], [2, -1], "2:4"):
+        broken = json.loads(json.dumps(record))
+        broken["sentences"][0]["predicates"][0]["arguments"][1]["span"] = bad
+        with pytest.raises(jsonschema.ValidationError):
+            validate(openapi, "Document", broken)
+
+
 # -- requests analysed together ------------------------------------------------------------
 
 

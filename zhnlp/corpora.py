@@ -102,8 +102,38 @@ def read_conll(lines: Iterable[str], to_ud2: bool = False) -> Iterator[Sentence]
     `to_ud2`: UD 1.4 trees converted to UD v2 as they are read (`zhnlp.ud_convert`)."""
 
     for _comments, rows in _conll_blocks(lines):
-        sentence = _conll_sentence(_word_rows(rows))
+        rows = _word_rows(rows)
+        sentence = _conll_sentence(rows)
+        sentence.predicates = _misc_predicates(rows)
         yield convert_to_ud2(sentence) if to_ud2 else sentence
+
+
+def _misc_predicates(rows: list[list[str]]) -> list[Predicate] | None:
+    """Semantic roles from MISC as `zhnlp tag --format conllu` writes them: `Pred=Yes` on
+    predicates, `SRL=PRED:ROLE,...` and `SRLSpan=PRED:FIRST-LAST,...` on the arguments' head
+    words (PRED, FIRST, LAST: token ids); None when no row has them."""
+    index = {row[0]: i for i, row in enumerate(rows)}
+    misc = [dict(item.partition("=")[::2] for item in row[9].split("|"))
+            if len(row) > 9 else {} for row in rows]
+    if not any("Pred" in items or "SRL" in items for items in misc):
+        return None
+    predicates = {i: Predicate(i, "_", [], []) for i, items in enumerate(misc)
+                  if items.get("Pred") == "Yes"}
+    for word, items in enumerate(misc):
+        spans = dict(entry.split(":", 1) for entry in items.get("SRLSpan", "").split(",")
+                     if ":" in entry)
+        for entry in items["SRL"].split(",") if "SRL" in items else []:
+            head, _, role = entry.partition(":")
+            if head not in index or not role:
+                raise ValueError(f"MISC SRL={items['SRL']!r} is not PRED:ROLE,... with "
+                                 "PRED a token id of the sentence")
+            predicate = predicates.setdefault(index[head], Predicate(index[head], "_", [], []))
+            first, _, last = spans.get(head, "").partition("-")
+            span = ((index[first], index[last] + 1) if first in index and last in index
+                    else (word, word + 1))
+            predicate.arguments.append((word, role))
+            predicate.spans.append(span)
+    return [predicates[i] for i in sorted(predicates)]
 
 
 def _conll_sentence(rows: list[list[str]]) -> Sentence:

@@ -19,8 +19,10 @@ Serialisations (shared by the Python API and `zhnlp tag`):
   whitespace was not one space, as UDPipe writes it), `# entities = LABEL=START:END ...`
   the entities (offsets into the document). MISC holds `TokenRange=START:END` (offsets
   into the document), `SpaceAfter=No`, `PKU=tag` (the PKU tag layer, when present),
-  `Pred=Yes` on predicates and `SRL=PRED:ROLE[,PRED:ROLE]` on the arguments (PRED is the
-  predicate's token id). Columns of tasks not run are `_`. With pos and dep run, the
+  `Pred=Yes` on predicates, `SRL=PRED:ROLE[,PRED:ROLE]` on the arguments' head words
+  (PRED is the predicate's token id) and next to it `SRLSpan=PRED:FIRST-LAST[,...]`, the
+  span of the argument of predicate PRED that this word heads (FIRST, LAST: token ids,
+  inclusive; `Argument.span` is (FIRST - 1, LAST)). Columns of tasks not run are `_`. With pos and dep run, the
   output passes UD's own validator (`udtools`, `--lang zh --level 2`).
 - `to_text()`: words separated by one space, `word/XPOS` when POS was run.
 """
@@ -72,15 +74,31 @@ class Span:
 
 @dataclass
 class Argument:
-    id: int  # token id of the argument's word
+    """A semantic argument: its head word (`id`, `text`, `start`, `end` are the head
+    token's) and its span. `span` = (start, end): word indices within the sentence, end
+    exclusive (`sentence.tokens[start:end]`, token ids start+1 .. end): the head's
+    dependency subtree without the predicate's (`zhnlp.decoders.argument_span`) when dep
+    was run, else the head word alone (the default). `span_text` is the document text the
+    span covers (first token's start to last token's end)."""
+
+    id: int  # token id of the argument's head word
     text: str
     start: int
     end: int
     role: str
+    span: tuple[int, int] | None = None  # default: (id - 1, id), the head word alone
+    span_text: str | None = None  # default: text, when the span is the head word alone
+
+    def __post_init__(self) -> None:
+        if self.span is None:
+            self.span = (self.id - 1, self.id)
+        self.span = (int(self.span[0]), int(self.span[1]))
+        if self.span_text is None and self.span == (self.id - 1, self.id):
+            self.span_text = self.text
 
     def to_dict(self) -> dict:
         return {"id": self.id, "text": self.text, "start": self.start, "end": self.end,
-                "role": self.role}
+                "role": self.role, "span": list(self.span), "span_text": self.span_text}
 
 
 @dataclass
@@ -109,6 +127,20 @@ class Sentence:
     def words(self) -> list[str]:
         return [token.text for token in self.tokens]
 
+    def span_text(self, span: tuple[int, int]) -> str:
+        """The text of tokens[start:end] (what lies between them included); "" when the
+        span is empty or outside the sentence."""
+        start, end = span
+        if not 0 <= start < end <= len(self.tokens):
+            return ""
+        return self.text[self.tokens[start].start - self.start : self.tokens[end - 1].end
+                         - self.start]
+
+    def set_span(self, argument: Argument, span: tuple[int, int]) -> None:
+        """Give an argument of this sentence its word span (and the span's text)."""
+        argument.span = (int(span[0]), int(span[1]))
+        argument.span_text = self.span_text(argument.span)
+
     def to_dict(self) -> dict:
         return {"start": self.start, "end": self.end,
                 "tokens": [token.to_dict() for token in self.tokens],
@@ -127,11 +159,15 @@ class Sentence:
         for predicate in self.predicates:
             misc[predicate.id].append("Pred=Yes")
         roles: dict[int, list[str]] = {}
+        spans: dict[int, list[str]] = {}
         for predicate in self.predicates:
             for argument in predicate.arguments:
                 roles.setdefault(argument.id, []).append(f"{predicate.id}:{_field(argument.role)}")
+                first, last = argument.span[0] + 1, argument.span[1]  # token ids
+                spans.setdefault(argument.id, []).append(f"{predicate.id}:{first}-{last}")
         for token_id, found in roles.items():
             misc[token_id].append("SRL=" + ",".join(found))
+            misc[token_id].append("SRLSpan=" + ",".join(spans[token_id]))
         for token, following in zip(self.tokens, self.tokens[1:] + [None]):
             space = self._space_after(token, following)
             if space == "":
@@ -196,10 +232,11 @@ class Document:
             for token in tokens:
                 if token.semantic_heads is not None:
                     token.semantic_heads = [(head, rel) for head, rel in token.semantic_heads]
-            doc.sentences.append(Sentence(
-                text=record["text"][part["start"] : part["end"]], start=part["start"],
-                end=part["end"], tokens=tokens,
-                predicates=[_predicate_from_dict(p, tokens) for p in part.get("predicates", [])]))
+            sentence = Sentence(text=record["text"][part["start"] : part["end"]],
+                                start=part["start"], end=part["end"], tokens=tokens)
+            sentence.predicates = [_predicate_from_dict(p, sentence)
+                                   for p in part.get("predicates", [])]
+            doc.sentences.append(sentence)
         for entity in record.get("entities", []):
             home = next((s for s in doc.sentences if s.start <= entity["start"] < s.end), None)
             if home is None:  # outside every sentence: keep it on the last (or a new) one
@@ -229,18 +266,27 @@ class Document:
         return " ".join(words)
 
 
-def _predicate_from_dict(record: dict, tokens: list[Token]) -> Predicate:
+def _predicate_from_dict(record: dict, sentence: Sentence) -> Predicate:
     """A predicate record; text and offsets default to its token's (they follow from the
-    id, so hand-written system files may leave them out)."""
+    id, so hand-written system files may leave them out), an argument's span to its head
+    word alone and its span_text to the text the span covers."""
+    tokens = sentence.tokens
 
     def where(item: dict) -> dict:
         token = tokens[item["id"] - 1] if 0 < item["id"] <= len(tokens) else None
         return {key: item.get(key, getattr(token, key, "" if key == "text" else 0))
                 for key in ("id", "text", "start", "end")}
 
-    return Predicate(**where(record), arguments=[
-        Argument(**where(argument), role=argument["role"])
-        for argument in record.get("arguments", [])])
+    arguments = []
+    for item in record.get("arguments", []):
+        span = item.get("span")
+        argument = Argument(**where(item), role=item["role"],
+                            span=None if span is None else (span[0], span[1]),
+                            span_text=item.get("span_text"))
+        if argument.span_text is None:
+            argument.span_text = sentence.span_text(argument.span)
+        arguments.append(argument)
+    return Predicate(**where(record), arguments=arguments)
 
 
 _TOKEN_FIELDS = ("id", "text", "start", "end", "upos", "xpos", "pku", "head", "deprel",

@@ -81,7 +81,9 @@ def to_corpus_sentence(doc: Document, tag_fields: dict[str, str] | None = None) 
             sentence.predicates.append(Predicate(
                 index=offset + predicate.id - 1, sense="_",
                 arguments=[(offset + argument.id - 1, argument.role)
-                           for argument in predicate.arguments]))
+                           for argument in predicate.arguments],
+                spans=[(offset + argument.span[0], offset + argument.span[1])
+                       for argument in predicate.arguments]))
     sentence.entities = [Entity(e.label, e.start, e.end) for e in doc.entities]
     sentence.arcs = arcs or None
     return sentence
@@ -163,9 +165,14 @@ def predict(pipeline, gold: list[Sentence], tasks: list[str], standard: str | No
 def predict_split(pipeline, dataset: Dataset, gold: list[Sentence], tasks: list[str],
                   gold_words: bool) -> list[Sentence]:
     """`predict` for a dataset split: with the dataset's segmentation standard when the
-    model has it (else the model's default) and the dataset's tag fields."""
+    model has it (else the model's default) and the dataset's tag fields. The tasks whose
+    output the scored ones read (`TaskHead.uses`: SRL spans read the dependency tree) run
+    along when the model has them."""
     standard = dataset.standard if dataset.standard in pipeline.standards else None
-    return predict(pipeline, gold, tasks, standard, gold_words, tag_fields(dataset))
+    extra = [used for task in tasks for used in head_class(task).uses
+             if used in pipeline.tasks and used not in tasks]
+    run = [task for task in TASK_ORDER if task in tasks or task in extra]
+    return predict(pipeline, gold, run, standard, gold_words, tag_fields(dataset))
 
 
 def evaluate_model(model_dir: str, dataset: Dataset, split: str,

@@ -5,8 +5,8 @@ Every scorer takes gold and system `Sentence` lists paired by position and retur
 dict holding the raw counts next to percentages (0-100), so counts from several corpora can
 be summed and rescored with `PRF.from_counts`. Zero denominators give 0.0.
 
-Scorers that compare words by character span (`cws_scores`, `aligned_scores`, `srl_scores`)
-count characters over the words joined without whitespace, and raise ValueError when gold
+Scorers that compare words by character span (`cws_scores`, `aligned_scores`, `srl_scores`,
+`srl_span_scores`) count characters over the words joined without whitespace, and raise ValueError when gold
 and system words of a pair do not spell the same text.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from zhnlp.corpora import Sentence
+from zhnlp.decoders.spans import argument_span, children_of
 
 Span = tuple[int, int]
 
@@ -333,6 +334,63 @@ def srl_scores(
     result = arguments.as_dict()
     result.update(predicate=predicates.as_dict(), argument=arguments.as_dict())
     return result
+
+
+def argument_word_spans(sentence: Sentence, side: str = "gold", index: int = 0
+                        ) -> list[list[tuple[int, int]]]:
+    """The word span (start, end exclusive) of every argument of every predicate: the
+    predicate's own `spans` when it has them (a system's output), else the CoNLL-2009
+    conversion over the sentence's tree (`zhnlp.decoders.argument_span`: gold heads and the
+    gold tree give the gold spans), else (no tree) the head word alone."""
+    words = _layer(sentence, "words", side, index)
+    heads = sentence.heads if sentence.heads and len(sentence.heads) == len(words) else None
+    children = children_of(heads) if heads else None
+    result = []
+    for predicate in _layer(sentence, "predicates", side, index):
+        if predicate.spans is not None:
+            if len(predicate.spans) != len(predicate.arguments):
+                raise ValueError(f"sentence {index}: a {side} predicate has "
+                                 f"{len(predicate.spans)} spans for "
+                                 f"{len(predicate.arguments)} arguments")
+            spans = [(int(start), int(end)) for start, end in predicate.spans]
+        elif heads:
+            spans = [argument_span(heads, word, predicate.index, children)
+                     for word, _ in predicate.arguments]
+        else:
+            spans = [(word, word + 1) for word, _ in predicate.arguments]
+        for (word, _), (start, end) in zip(predicate.arguments, spans):
+            if not 0 <= start <= word < end <= len(words):
+                raise ValueError(f"sentence {index}: the {side} span ({start}, {end}) does "
+                                 f"not hold its argument word {word} in {len(words)} words")
+        result.append(spans)
+    return result
+
+
+def srl_span_scores(gold: Sequence[Sentence], system: Sequence[Sentence]) -> dict[str, Any]:
+    """SRL arguments as spans: (predicate word, argument span, role) triples must match
+    exactly, words and spans compared by characters (so raw-text output with its own
+    segmentation is scored too). Spans come from `argument_word_spans`: gold spans from the
+    gold heads and the gold tree, system spans from the system's output.
+
+    Keys: P, R, F1, tp, gold, pred.
+    """
+    total = ZERO
+    for i, g, s in _pairs(gold, system):
+        _check_same_text(g, s, i)
+        sides = []
+        for sentence, side in ((g, "gold"), (s, "system")):
+            chars = _spans(sentence, side, i)
+            items = []
+            for predicate, spans in zip(sentence.predicates or [],
+                                        argument_word_spans(sentence, side, i)):
+                if not 0 <= predicate.index < len(chars):
+                    raise ValueError(f"sentence {i}: the {side} sentence has a predicate "
+                                     f"word index {predicate.index} out of range")
+                items += [(chars[predicate.index], (chars[start][0], chars[end - 1][1]), role)
+                          for (_, role), (start, end) in zip(predicate.arguments, spans)]
+            sides.append(items)
+        total += PRF.match(*sides)
+    return total.as_dict()
 
 
 def sdp_scores(gold: Sequence[Sentence], system: Sequence[Sentence]) -> dict[str, Any]:

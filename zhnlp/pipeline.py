@@ -10,7 +10,8 @@ What it adds to `MultiTaskModel.predict` (which analyses sentences of at most
   pieces stitched back into one sentence: offsets shifted, token ids and heads renumbered,
   and the root of every piece after the first attached to the first piece's root
   (`parataxis` when the model has that label, else `dep`), so each sentence stays one tree.
-  Nothing is truncated.
+  Nothing is truncated. Then each head's `finish` completes the whole sentence (SRL
+  argument spans are read off the stitched, converted tree).
 - batching by length (pieces sorted by length, `batch_size` per batch), under
   torch.inference_mode;
 - the user dictionary: forward maximum matching over the normalised text, the matches
@@ -276,6 +277,10 @@ class Pipeline:
             for doc in docs:
                 for sentence in doc.sentences:
                     tokens_to_ud2(sentence.tokens)
+        for task in run:  # whole-sentence fields (SRL argument spans over the tree)
+            for doc in docs:
+                for sentence in doc.sentences:
+                    self.model.heads[task].finish(sentence, run)
         return docs
 
     def _predict(self, texts: list[str], pieces: list[_Piece], tasks: list[str],

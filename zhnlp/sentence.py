@@ -20,6 +20,9 @@ class Predicate:
     index: int  # 0-based word index of the predicate
     sense: str  # e.g. "cause.01"; "_" when unknown
     arguments: list[tuple[int, str]] = field(default_factory=list)  # (word index, role)
+    # Word span (start, end exclusive) of each argument, parallel to `arguments`; None: the
+    # scorers derive them from the sentence's tree (`zhnlp.decoders.argument_span`).
+    spans: list[tuple[int, int]] | None = None
 
 
 @dataclass

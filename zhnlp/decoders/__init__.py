@@ -9,7 +9,8 @@ int64 numpy arrays; padding positions are -1. Layouts::
     eisner(scores [B, N+1, N+1], lengths [B])       -> heads [B, N+1] (zhnlp.decoders.tree)
     mst(scores [B, N+1, N+1], lengths [B])          -> heads [B, N+1]
     srl_roles(scores [P, N, R], lengths [P], core_roles) -> roles [P, N] (zhnlp.decoders.srl)
-    srl_spans(scores [P, T, L], lengths [P], labels, core_roles=CORE_ROLES) -> tags [P, T]
+    argument_span(heads [N], argument, predicate) -> (start, end)  (zhnlp.decoders.spans;
+        plain Python: an SRL argument's word span from the dependency tree)
 
 ``scores[b, d, h]`` is the score of head h for word d (0 = root, words 1..n, n = lengths[b]);
 ``heads[b, 0] == 0`` and ``heads[b, d] == -1`` for d > n. Each submodule's docstring gives
@@ -35,7 +36,8 @@ import numpy as np
 
 from zhnlp.decoders._checks import DecoderInputError
 from zhnlp.decoders.chain import Constraints, allowed_transitions, viterbi
-from zhnlp.decoders.srl import CORE_ROLES, srl_roles, srl_spans
+from zhnlp.decoders.spans import argument_span, children_of
+from zhnlp.decoders.srl import CORE_ROLES, srl_roles
 from zhnlp.decoders.tree import eisner, mst
 
 __all__ = [
@@ -43,10 +45,11 @@ __all__ = [
     "Constraints",
     "DecoderInputError",
     "allowed_transitions",
+    "argument_span",
+    "children_of",
     "eisner",
     "mst",
     "srl_roles",
-    "srl_spans",
     "viterbi",
     "warmup",
 ]
@@ -71,6 +74,5 @@ def warmup(viterbi_dtypes=(np.float32,)):
     eisner(np.zeros((1, 3, 3), np.float32), [2])
     mst(np.zeros((1, 3, 3), np.float32), [2])
     srl_roles(np.zeros((1, 2, 3), np.float32), [2], [1])
-    srl_spans(np.zeros((1, 2, 3), np.float32), [2], ["O", "B-A0", "I-A0"])
     for dtype in viterbi_dtypes:
         viterbi(np.zeros((1, 2, 3), dtype), np.zeros((3, 3), dtype), [2])

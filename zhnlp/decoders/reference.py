@@ -10,7 +10,6 @@ recursive contraction for Chu-Liu/Edmonds) so that agreement is evidence, not ta
 import numpy as np
 
 from zhnlp.decoders.chain import Constraints
-from zhnlp.decoders.srl import CORE_ROLES, bio_structure
 
 NEG_INF = float("-inf")
 
@@ -190,29 +189,3 @@ def srl_roles_ref(scores, lengths, core_roles):
             best = new
         roles[p, :n] = max(best.values(), key=lambda x: x[0])[1]
     return roles
-
-
-def srl_spans_ref(scores, lengths, labels, core_roles=CORE_ROLES):
-    scores = np.asarray(scores, np.float64)
-    kind, bit, begin = (a.tolist() for a in bio_structure(labels, core_roles))
-    tags = np.full(scores.shape[:2], -1, np.int64)
-    for p, n in enumerate(np.asarray(lengths).tolist()):
-        if n == 0:
-            continue
-        rows = scores[p, :n].tolist()
-        # state (label, used core bits) -> (score, tags so far)
-        best = {(q, bit[q]): (rows[0][q], [q]) for q in range(len(labels)) if kind[q] != 2}
-        for row in rows[1:]:
-            new = {}
-            for (prev, used), (total, path) in best.items():
-                for q in range(len(labels)):
-                    if kind[q] == 2 and prev not in (q, begin[q]):
-                        continue
-                    if used & bit[q]:
-                        continue
-                    key = (q, used | bit[q])
-                    if key not in new or total + row[q] > new[key][0]:
-                        new[key] = (total + row[q], path + [q])
-            best = new
-        tags[p, :n] = max(best.values(), key=lambda x: x[0])[1]
-    return tags

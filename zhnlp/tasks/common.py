@@ -166,13 +166,16 @@ class TaskHead(nn.Module):
     Labels: `collect_labels` (from the training data), `config`/`from_config` (stored with
     the model), `summary_labels` (what /v1/info shows). Training: `targets`, `forward`,
     `loss`, `distill_loss`. Prediction: `decode` (per sentence results), `annotate` (fills
-    the Document). Scoring: `score` (`zhnlp evaluate`), `main_score` (dev selection),
+    the Document), `finish` (completes a stitched sentence, `uses`). Scoring: `score`
+    (`zhnlp evaluate`), `main_score` (dev selection),
     `provided_by`. Decoding priors (optional): `prior_config`, `attach_prior`,
     `clear_prior`, `has_prior`.
     """
 
     task: ClassVar[str]
     cuttable: ClassVar[bool] = True  # long training sentences may be cut between words
+    # Tasks whose output `finish` reads when they ran too (`zhnlp evaluate` runs them along).
+    uses: ClassVar[tuple[str, ...]] = ()
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -217,6 +220,11 @@ class TaskHead(nn.Module):
         """Fill a `zhnlp.document.Sentence` with one piece's result: `tokens` are the
         piece's tokens (already in the sentence), `offset` the piece's start in `text`."""
         raise NotImplementedError
+
+    def finish(self, sentence: Any, tasks: Sequence[str]) -> None:
+        """Complete a `zhnlp.document.Sentence` once all its pieces are stitched (and its
+        tree converted): what needs the whole sentence or another task's output (`uses`).
+        `tasks` are the tasks that were run. Default: nothing."""
 
     # -- scoring (class-level: `zhnlp evaluate --system` has no model) ---------------------
 

@@ -1,6 +1,11 @@
 """Semantic roles, dependency-based (Universal Propositions, CoNLL-2009 style): which words
 are predicates, and for each predicate the role of every word ("_" = none), decoded so that
-each core role A0-A5 occurs at most once per predicate (`zhnlp.decoders.srl_roles`)."""
+each core role A0-A5 occurs at most once per predicate (`zhnlp.decoders.srl_roles`).
+
+The model finds each argument's head word; its span is the head's dependency subtree
+without the predicate's (`zhnlp.decoders.argument_span`, the CoNLL-2009 conversion),
+filled in by `finish` once the sentence is stitched, when dep was run too (else the head
+word alone)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from torch.nn import functional as F
 
 from zhnlp import metrics
 from zhnlp.corpora import Sentence
-from zhnlp.decoders import srl_roles
+from zhnlp.decoders import argument_span, children_of, srl_roles
 from zhnlp.document import Argument, Predicate
 from zhnlp.tasks.common import IGNORE, MLP, Batch, Biaffine, TaskHead, soft_target_loss, word_states
 
@@ -21,6 +26,7 @@ NONE_ROLE = "_"
 class RoleHead(TaskHead):
     task = "srl"
     cuttable = False  # predicates index words of the whole sentence
+    uses = ("dep",)  # argument spans follow the dependency tree
 
     def __init__(self, hidden_size: int, labels: list[str], role_size: int = 128,
                  dropout: float = 0.1) -> None:
@@ -128,9 +134,24 @@ class RoleHead(TaskHead):
                 [Argument(tokens[a].id, tokens[a].text, tokens[a].start, tokens[a].end, role)
                  for a, role in arguments]))
 
+    def finish(self, sentence, tasks) -> None:
+        """Each argument's span from the sentence's whole tree (so a sentence cut into
+        pieces gets the spans of the stitched tree), when dep was run; else the head word
+        alone, as `annotate` left it."""
+        if "dep" not in tasks or any(token.head is None for token in sentence.tokens):
+            return
+        heads = [token.head for token in sentence.tokens]
+        children = children_of(heads)
+        for predicate in sentence.predicates:
+            for argument in predicate.arguments:
+                sentence.set_span(argument, argument_span(heads, argument.id - 1,
+                                                          predicate.id - 1, children))
+
     @classmethod
     def score(cls, gold: list[Sentence], system: list[Sentence], context: dict) -> dict:
-        return {"srl": metrics.srl_scores(gold, system)}
+        """Head-word F1 (`srl`) and span F1 (`srl span`, gold spans from the gold tree)."""
+        return {"srl": metrics.srl_scores(gold, system),
+                "srl span": metrics.srl_span_scores(gold, system)}
 
     @classmethod
     def main_score(cls, gold: list[Sentence], system: list[Sentence], source) -> float:
