@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import signal
+from pathlib import Path
 from urllib.error import HTTPError
 
 import pytest
@@ -177,3 +179,14 @@ def test_one_analyser_for_both_protocols_and_sdp(nlp):
     assert answer["sdp"] == [[[list(pair) for pair in t.semantic_heads] for t in s.tokens]
                              for s in document.sentences]
     assert hanlp_restful.Document(answer).to_conll()  # hanlp_common reads the graph
+
+
+def test_the_readme_snippet_runs_against_zhnlp_serve(served, capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+                 if "HanLPClient(" in block)
+    assert "http://127.0.0.1:8000/hanlp" in block
+    exec(compile(block.replace("http://127.0.0.1:8000", served), "README.md", "exec"),
+         {"__name__": "__readme__"})
+    printed = capsys.readouterr().out
+    assert "北京" in printed and "tok/fine" in printed and "ner/msra" in printed
