@@ -34,9 +34,14 @@ setup(
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "ruff", "jsonschema>=4.18",
                  "openapi-spec-validator>=0.7", "gensim>=4.3",  # gensim: tests/test_pretrain.py
-                 "udtools>=0.2.9"],  # UD's validator (tests/test_ud_validity.py)
+                 "udtools>=0.2.9",  # UD's validator (tests/test_ud_validity.py)
+                 "spacy>=3.7,<4", "hanlp-restful>=0.0.23"],  # test_spacy, test_hanlp_rest
         "peers": ["thulac", "snownlp", "ltp-extension"],
         "pretrain": ["gensim>=4.3"],
+        "spacy": ["spacy>=3.7,<4"],  # zhnlp/spacy.py
     },
-    entry_points={"console_scripts": ["zhnlp=zhnlp.cli:main"]},
+    entry_points={"console_scripts": ["zhnlp=zhnlp.cli:main"],
+                  # spaCy finds the tokenizer by name in a config without importing zhnlp
+                  "spacy_tokenizers": ["zhnlp.PipelineAsTokenizer.v1 = "
+                                       "zhnlp.spacy:create_tokenizer"]},
 )

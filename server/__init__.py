@@ -9,6 +9,8 @@
   "standard", "split", "format") -> the `zhnlp tag --format json` record (a list for
   "texts"), or `{"conllu": str}` objects with "format": "conllu".
 - `GET /v1/health`, `GET /v1/info`, `GET /v1/openapi.json` (the contract: `openapi.py`).
+- `POST /hanlp/parse`, `GET /hanlp/about`: HanLP's RESTful protocol, for HanLP's own client
+  (`hanlp.py`).
 - `GET /`: the demo page (`static/`: no CDN, no network beyond this server).
 
 Every error is JSON, `{"error": {"code": str, "message": str}}`, with a 4xx status for
@@ -31,6 +33,7 @@ from flask import Flask, Response, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from server.batcher import Batcher
+from server.hanlp import blueprint as hanlp_blueprint
 from server.model_process import ModelUnavailable
 from server.openapi import build_openapi, error_codes
 from server.summary import ModelSummary, summarize
@@ -118,13 +121,19 @@ def create_app(model_path: str | os.PathLike | None = None, pipeline=None, *,
                            f"send the body as UTF-8, not charset={charset[:20]}.")
         body = request.get_data(cache=False)  # werkzeug stops a chunked body at the limit
         job = parse_annotate(body, summary, limits)
+        return _json(render(job, analyse(job)))
+
+    def analyse(job: AnnotateJob) -> list:
+        """The job's documents from the analyser (/v1/annotate and /hanlp share it)."""
         try:
-            docs = analyser.process(job)
+            return analyser.process(job)
         except ZhnlpError as error:  # the pipeline refused this input (e.g. a huge word)
             raise ApiError(400, "invalid_text", str(error)) from None
         except ModelUnavailable as error:  # restarting (or given up): no traceback
             raise ApiError(503, "model_unavailable", str(error)) from None
-        return _json(render(job, docs))
+
+    # HanLP's RESTful protocol, for HanLP's own client (server/hanlp.py)
+    app.register_blueprint(hanlp_blueprint(summary, limits, analyse), url_prefix="/hanlp")
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):

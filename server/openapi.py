@@ -231,6 +231,24 @@ def build_openapi(summary, limits) -> dict:
                             _ref("Info")),
             "/v1/openapi.json": get("This document", {"type": "object"}),
             "/": get("The demo page", None, "text/html"),
+            # HanLP's RESTful protocol (server/hanlp.py): HanLP's formats, not these schemas
+            "/hanlp/parse": {"post": {
+                "summary": "HanLP's parse (hanlp_restful.HanLPClient.parse and .tokenize)",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "description": "{text: str | [str]} or "
+                               "{tokens: [[str]]}, with optional tasks, skip_tasks, "
+                               "language"}}}},
+                "responses": {
+                    "200": {"description": "HanLP's document: one key per task (tok/fine, "
+                            "pos/ctb, pos/pku, ner/msra, ner/pku, srl, dep, sdp), each a "
+                            "list per sentence.", "content": {"application/json": {
+                                "schema": {"type": "object"}}}},
+                    "400": {"description": "Bad input or an unsupported task or language: "
+                            "{detail: message, error: {code, message}}.",
+                            "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "default": default}}},
+            "/hanlp/about": get("HanLP's about: this service, its model and HanLP tasks",
+                                {"type": "object"}),
         },
         "components": {"schemas": schemas},
     }
