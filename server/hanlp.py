@@ -37,7 +37,7 @@ from flask import Blueprint, Response, request
 from server.summary import ModelSummary
 from server.validation import AnnotateJob, ApiError, Limits, decode_body, parse_annotate, show
 from zhnlp.document import Sentence
-from zhnlp.interop import argument_words, entity_words
+from zhnlp.interop import entity_words
 
 # HanLP's output keys that zhnlp can fill -> the zhnlp task behind each (order: HanLP's)
 KEYS = {"tok/fine": "cws", "pos/ctb": "pos", "pos/pku": "pos", "ner/msra": "ner",
@@ -197,7 +197,7 @@ def _srl(sentence: Sentence) -> list:
     for predicate in sentence.predicates:
         frame = [[predicate.text, "PRED", predicate.id - 1, predicate.id]]
         for argument in predicate.arguments:
-            first, end = argument_words(argument)
+            first, end = argument.span
             frame.append([_join(sentence, first, end), hanlp_role(argument.role), first, end])
         frames.append(sorted(frame, key=lambda item: (item[2], item[3])))
     return frames

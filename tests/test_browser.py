@@ -225,11 +225,22 @@ READ_PAGE = """(() => {
     entities: q('#results mark.ent').map((m) => [m.firstChild.textContent, m.dataset.label]),
     frames: q('#results .sentence').map((s) => [...s.querySelectorAll('.frame')].map((f) => ({
       predicate: +f.dataset.predicate,
-      roles: [...f.querySelectorAll('.frame-token.arg')].map((a) => a.dataset.role)}))),
+      roles: [...f.querySelectorAll('.frame-token.arg')].map((a) => a.dataset.role),
+      spans: [...f.querySelectorAll('.frame-token.arg-span')].map((a) =>
+        [+a.dataset.id, a.dataset.spanOf])}))),
     svgSize: q('svg.arcs').map((s) => [s.width.baseVal.value, s.height.baseVal.value]),
     height: document.documentElement.scrollHeight,
   };
 })()"""
+
+
+def _span_words(predicate: dict) -> list[list]:
+    """(token id, role) of each word inside an argument's span that is neither an argument's
+    head nor the predicate: what the frame draws lighter in its argument's colour."""
+    heads = {a["id"] for a in predicate["arguments"]} | {predicate["id"]}
+    inside = {token_id: a["role"] for a in predicate["arguments"]
+              for token_id in range(a["span"][0] + 1, a["span"][1] + 1)}
+    return [[token_id, role] for token_id, role in sorted(inside.items()) if token_id not in heads]
 
 
 def test_demo_page_renders_an_analysis(chromium, live_server):
@@ -275,7 +286,8 @@ def test_demo_page_renders_an_analysis(chromium, live_server):
     assert page["frames"] == [[{"predicate": p["id"],
                                 "roles": [a["role"] for a in sorted(p["arguments"],
                                                                     key=lambda a: a["id"])
-                                          if a["id"] != p["id"]]}
+                                          if a["id"] != p["id"]],
+                                "spans": _span_words(p)}
                                for p in s["predicates"]] for s in sentences]
     assert all(width > 100 and height > 60 for width, height in page["svgSize"])
 

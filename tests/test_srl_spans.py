@@ -5,8 +5,15 @@ import pytest
 
 import zhnlp
 from tests.conftest import SAMPLES
-from zhnlp.corpora import Dataset, Predicate, Sentence, SplitFile, get_dataset, open_text
-from zhnlp.corpora import read_propositions
+from zhnlp.corpora import (
+    Dataset,
+    Predicate,
+    Sentence,
+    SplitFile,
+    get_dataset,
+    open_text,
+    read_propositions,
+)
 from zhnlp.decoders import argument_span, children_of
 from zhnlp.metrics import argument_word_spans, srl_span_scores
 

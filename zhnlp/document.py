@@ -22,8 +22,9 @@ Serialisations (shared by the Python API and `zhnlp tag`):
   `Pred=Yes` on predicates, `SRL=PRED:ROLE[,PRED:ROLE]` on the arguments' head words
   (PRED is the predicate's token id) and next to it `SRLSpan=PRED:FIRST-LAST[,...]`, the
   span of the argument of predicate PRED that this word heads (FIRST, LAST: token ids,
-  inclusive; `Argument.span` is (FIRST - 1, LAST)). Columns of tasks not run are `_`. With pos and dep run, the
-  output passes UD's own validator (`udtools`, `--lang zh --level 2`).
+  inclusive; `Argument.span` is (FIRST - 1, LAST)). Columns of tasks not run are `_`.
+  With pos and dep run, the output passes UD's own validator (`udtools`, `--lang zh
+  --level 2`).
 - `to_text()`: words separated by one space, `word/XPOS` when POS was run.
 """
 

@@ -6,8 +6,8 @@ dict holding the raw counts next to percentages (0-100), so counts from several 
 be summed and rescored with `PRF.from_counts`. Zero denominators give 0.0.
 
 Scorers that compare words by character span (`cws_scores`, `aligned_scores`, `srl_scores`,
-`srl_span_scores`) count characters over the words joined without whitespace, and raise ValueError when gold
-and system words of a pair do not spell the same text.
+`srl_span_scores`) count characters over the words joined without whitespace, and raise
+ValueError when gold and system words of a pair do not spell the same text.
 """
 
 from __future__ import annotations

@@ -40,7 +40,6 @@ from spacy.vocab import Vocab
 import zhnlp
 from zhnlp.document import Document
 from zhnlp.errors import ZhnlpError
-from zhnlp.interop import argument_words
 from zhnlp.pipeline import Pipeline
 
 TOKENIZER = "zhnlp.PipelineAsTokenizer.v1"
@@ -197,7 +196,7 @@ def to_spacy(vocab: Vocab, document: Document) -> Doc:
 
 
 def _argument(argument, number: int, index: dict) -> dict:
-    first, end = argument_words(argument)
+    first, end = argument.span
     return {"role": argument.role, "head": index[(number, argument.id)],
             "span": (index[(number, first + 1)], index[(number, end)] + 1)}
 

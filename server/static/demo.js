@@ -267,6 +267,11 @@ function frames(sentence) {
   const list = el("div", { class: "frames" });
   for (const predicate of sentence.predicates) {
     const roles = new Map(predicate.arguments.map((a) => [a.id, a.role]));
+    // the words of each argument's span (token ids span[0]+1 .. span[1]) besides its head
+    const spanRoles = new Map();
+    for (const a of predicate.arguments) {
+      for (let id = a.span[0] + 1; id <= a.span[1]; id++) if (id !== a.id) spanRoles.set(id, a.role);
+    }
     const frame = el("div", { class: "frame", "data-predicate": predicate.id });
     frame.append(el("span", { class: "frame-name" }, predicate.text));
     const row = el("div", { class: "frame-tokens" });
@@ -274,11 +279,18 @@ function frames(sentence) {
       let cls = "frame-token", role = "";
       if (token.id === predicate.id) { cls += " pred"; role = "V"; }
       else if (roles.has(token.id)) { cls += " arg"; role = roles.get(token.id); }
-      const chip = el("span", { class: cls }, el("span", { class: "role" }, role || "\u00a0"),
+      const spanRole = role ? "" : spanRoles.get(token.id) || "";
+      if (spanRole) cls += " arg-span";
+      const chip = el("span", { class: cls, "data-id": token.id },
+        el("span", { class: "role" }, role || "\u00a0"),
         el("span", { class: "word" }, token.text));
       if (role && role !== "V") {
         chip.dataset.role = role;
         chip.style.setProperty("--role-hue", hue(role));
+      } else if (spanRole) {
+        chip.dataset.spanOf = spanRole;
+        chip.title = `in the ${spanRole} span`;
+        chip.style.setProperty("--role-hue", hue(spanRole));
       }
       row.append(chip);
     }
