@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="configs/<name>.toml")
     train.add_argument("--stage", choices=["teachers", "student", "all"], default="all")
     train.add_argument("--threads", type=int, metavar="N",
-                       help="torch CPU threads (default: the config's `threads`)")
+                       help="torch CPU threads per process (default: the config's `threads`)")
     train.add_argument("--device", default="cpu",
-                       help="where to train: cpu (default) or cuda (a GPU, when there is one)")
+                       help="where to train: cpu (default) or cuda (a GPU, when there is one; "
+                            "under torchrun each process takes the GPU of its LOCAL_RANK)")
     train.set_defaults(run=_lazy("zhnlp.train.recipe"))
 
     priors = commands.add_parser("tune-priors", help="decoding priors (POS word tags, NER "

@@ -5,6 +5,8 @@ tasks, gold + the teachers' soft targets, teacher annealing). With `distill = fa
 student is plain multitask learning (the ablation). Each finished model is kept in the run
 directory (`runs/<name>/...`), so a rerun skips what is done and resumes an interrupted
 model from its last checkpoint; the best student is copied to `output` with metrics.json.
+Under torchrun every process runs the stages together and rank 0 alone writes the files
+(`train/distributed.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from zhnlp.lexicon import Lexicon, jieba_words
 from zhnlp.model import MultiTaskModel
 from zhnlp.task_registry import head_class
 from zhnlp.tokenizer import CharTokenizer
+from zhnlp.train import distributed
 from zhnlp.train.config import TrainingConfig, check_trainable, load_training_config
 from zhnlp.train.data import TaskData, collect_labels, load_sources
 from zhnlp.train.priors import tune as tune_priors
@@ -111,19 +114,31 @@ def data_manifest(sources: list[TaskData]) -> dict:
 def run(config: TrainingConfig | Path, stages: list[str], threads: int | None = None,
         device: str = "cpu") -> Path:
     """Run the recipe's stages (a config file or a loaded config); `device` ("cpu", "cuda")
-    is where the models train."""
+    is where the models train. Under torchrun (WORLD_SIZE > 1) this process is one rank of
+    the run, on `cuda:LOCAL_RANK` with `cuda`."""
     if not isinstance(config, TrainingConfig):
         config = load_training_config(config)
     check_trainable(config)
+    world, device = distributed.join(device)
+    try:
+        return _run(config, stages, threads, device, world)
+    finally:
+        distributed.leave()
+
+
+def _run(config: TrainingConfig, stages: list[str], threads: int | None, device: str,
+         world: distributed.World) -> Path:
     transformers.logging.set_verbosity_error()  # the encoder's MLM head is dropped on purpose
     torch.set_num_threads(threads or config.threads or torch.get_num_threads())
     run_dir = Path(config.run_dir or f"runs/{config.name}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=1) + "\n",
-                                         encoding="utf-8")
+    if world.main:
+        (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=1) + "\n",
+                                             encoding="utf-8")
     train_sources, dev_sources = load_sources(config.sources, config.source_weights)
-    (run_dir / "data.json").write_text(json.dumps(data_manifest(train_sources + dev_sources),
-                                                  indent=1) + "\n", encoding="utf-8")
+    if world.main:
+        (run_dir / "data.json").write_text(json.dumps(
+            data_manifest(train_sources + dev_sources), indent=1) + "\n", encoding="utf-8")
     labels = collect_labels(train_sources)
     tasks = list(dict.fromkeys(source.task for source in train_sources))
     teachers: dict[str, MultiTaskModel] = {}
@@ -136,8 +151,10 @@ def run(config: TrainingConfig | Path, stages: list[str], threads: int | None = 
                 train(model, [s for s in train_sources if s.task == task],
                       [s for s in dev_sources if s.task == task],
                       config.teacher_schedule_for(task), teacher_dir)
-                (teacher_dir / "done.json").write_text(json.dumps(
-                    {"minutes": round((time.monotonic() - started) / 60, 1)}) + "\n")
+                if world.main:
+                    (teacher_dir / "done.json").write_text(json.dumps(
+                        {"minutes": round((time.monotonic() - started) / 60, 1),
+                         "world_size": world.size}) + "\n")
     if "student" in stages:
         if config.teacher is not None:  # one trained model teaches every task
             teacher = MultiTaskModel.load(config.teacher).to(device)
@@ -156,8 +173,11 @@ def run(config: TrainingConfig | Path, stages: list[str], threads: int | None = 
         model = new_model(config, labels).to(device)
         state = train(model, train_sources, dev_sources, config.schedule, student_dir,
                       teachers=teachers or None)
+        if not world.main:  # what follows reads and writes files: rank 0's part
+            return run_dir
         best = MultiTaskModel.load(student_dir / "best")  # its meta holds its dev scores
-        best.meta.update({"name": config.name, "train_minutes": state.history[-1]["minutes"]})
+        best.meta.update({"name": config.name, "train_minutes": state.history[-1]["minutes"],
+                          "world_size": world.size})
         metrics = {"dev": best.meta["dev"]}
         if config.priors:
             metrics["priors"] = tune_priors(best, train_sources, dev_sources)

@@ -4,6 +4,9 @@ teachers' soft targets with teacher annealing (Clark et al. 2019 "BAM!", N-LTP).
 loss(student batch of task t) = λ · gold_loss + (1 − λ) · KL(teacher_t ‖ student) at temperature
 T, with λ rising linearly from 0 to 1 over training. Sources are sampled ∝ size^α (α = 0.5
 by default), times each source's `weight`.
+
+Under torchrun (`zhnlp/train/distributed.py`) every rank takes the same steps on its share of
+each global batch; rank 0 alone evaluates, logs and saves.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from zhnlp.evaluate import predict
 from zhnlp.model import MultiTaskModel
 from zhnlp.pipeline import Pipeline
 from zhnlp.task_registry import REGISTRY, head_class
+from zhnlp.train import distributed
 from zhnlp.train.config import Schedule
 from zhnlp.train.data import TaskData, batches, make_training_batch
 
@@ -66,7 +70,12 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
           teachers: dict[str, MultiTaskModel] | None = None,
           log: Callable[[str], None] = print) -> TrainState:
     """Train model on sources (gold, plus teachers' soft targets where given); evaluate
-    on dev after every epoch (or eval_every steps) and keep the best model in run_dir/best."""
+    on dev after every epoch (or eval_every steps) and keep the best model in run_dir/best.
+    On N processes `schedule.batch_chars` is the global batch (each rank trains about 1/N
+    of it), so steps, epochs and the schedule are those of a single process."""
+    world = distributed.current()
+    if not world.main:  # rank 0 speaks for the run
+        log = lambda _: None  # noqa: E731
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(schedule.seed)
     torch.manual_seed(schedule.seed)
@@ -88,6 +97,7 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
         version, internal, gauss = saved["rng"]
         rng.setstate((version, tuple(internal), gauss))
         log(f"resumed from {checkpoint} at step {state.step}")
+    world.broadcast_model(model)  # new heads start random: rank 0's on every rank
     clock = TrainingClock(seconds_before, schedule.max_minutes, schedule.checkpoint_minutes)
 
     def save_checkpoint_now() -> None:
@@ -96,9 +106,9 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
             "step": state.step, "best_score": state.best_score, "history": state.history,
             "seconds": clock.seconds, "rng": [version, list(internal), gauss]})
 
-    log_file = (run_dir / "log.jsonl").open("a", encoding="utf-8")
+    log_file = (run_dir / "log.jsonl").open("a", encoding="utf-8") if world.main else None
     progress = tqdm(total=total_steps, initial=state.step, desc=run_dir.name, unit="step",
-                    mininterval=5)
+                    mininterval=5, disable=not world.main)
     running: dict[str, float] = {}
     model.train()
     while state.step < total_steps:
@@ -107,8 +117,10 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
         if sentences is None:  # this source is used up: a new shuffled pass over it
             streams[source.name] = batches(source, schedule.batch_chars, rng)
             sentences = next(streams[source.name])
+        sentences, own = world.shard(sentences)
         batch = make_training_batch(model, source, sentences, rng).to(model.device)
-        done = clock.progress(state.step, total_steps)  # λ is fully annealed at the end too
+        # λ is fully annealed at the end too; rank 0's clock sets it for every rank
+        done = world.agree(clock.progress(state.step, total_steps), model.device)
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=schedule.bf16):
             outputs = model(batch, [source.task])[source.task]
             head = model.heads[source.task]
@@ -123,18 +135,20 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
             group["lr"] = group["base_lr"] * lr_factor(done, schedule.warmup)
         optimizer.zero_grad()
         loss.backward()
+        loss_value = world.sync_gradients(model, loss, batch, own)  # the global batch's
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         state.step += 1
         progress.update()
-        running[source.name] = 0.98 * running.get(source.name, loss.item()) + 0.02 * loss.item()
-        out_of_time = clock.out_of_time
-        if state.step % eval_every == 0 or state.step == total_steps or out_of_time:
+        running[source.name] = 0.98 * running.get(source.name, loss_value) + 0.02 * loss_value
+        out_of_time = bool(world.agree(clock.out_of_time, model.device))
+        evaluating = state.step % eval_every == 0 or state.step == total_steps or out_of_time
+        if evaluating and world.main:
             scores = evaluate_sources(model, dev)
             score = sum(scores.values()) / max(1, len(scores))
             record = {"step": state.step, "minutes": round(clock.minutes, 2),
                       "loss": {k: round(v, 4) for k, v in running.items()},
-                      "dev": scores, "dev_mean": score}
+                      "dev": scores, "dev_mean": score, "world_size": world.size}
             state.history.append(record)
             log_file.write(json.dumps(record, ensure_ascii=False) + "\n")
             log_file.flush()
@@ -144,17 +158,23 @@ def train(model: MultiTaskModel, sources: list[TaskData], dev: list[TaskData],
                 model.meta["dev"] = scores
                 model.save(run_dir / "best")
             model.train()
-        if (state.step % eval_every == 0 or out_of_time
-                or clock.checkpoint_due()):
-            save_checkpoint_now()
+        checkpointing = (state.step % eval_every == 0 or out_of_time
+                         or bool(world.agree(clock.checkpoint_due(), model.device)))
+        if checkpointing:
+            if world.main:
+                save_checkpoint_now()
             clock.checkpointed()
+        if evaluating or checkpointing:  # the others wait for rank 0's files
+            world.barrier()
         if out_of_time:
             log(f"stopping after {schedule.max_minutes} minutes (max_minutes)")
             break
     progress.close()
-    log_file.close()
-    if state.step >= total_steps:  # finished: nothing left to resume
-        shutil.rmtree(checkpoint, ignore_errors=True)
+    if world.main:
+        log_file.close()
+        if state.step >= total_steps:  # finished: nothing left to resume
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    world.barrier()
     model.eval()
     return state
 
