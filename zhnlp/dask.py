@@ -208,10 +208,10 @@ def _connect(address: str, stack: ExitStack):
             workers = 0
         if workers < 1:
             raise ZhnlpError(f"--dask local:N needs N ≥ 1 worker processes, not {address!r}.")
-        # no dashboard: it needs bokeh and a free port, and a one-off run has no one to look
+        # the dashboard on any free port: :8787 may be another cluster's (None means 8787)
         cluster = stack.enter_context(LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=40))
+            dashboard_address=":0", silence_logs=40))
         return stack.enter_context(Client(cluster))
     if "://" not in address:
         raise ZhnlpError(f"--dask takes local:N or a scheduler address such as "
