@@ -3,18 +3,37 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("dask.bag", reason="dask is an optional extra (zhnlp[dask])")
-pytest.importorskip("distributed", reason="distributed is an optional extra (zhnlp[dask])")
+from zhnlp.cli import main
 
-from zhnlp.cli import main  # noqa: E402
+HAVE_DASK = all(importlib.util.find_spec(name) for name in ("dask", "distributed"))
+# every test but the first needs the extra; the first checks the message without it
+needs_dask = pytest.mark.skipif(
+    not HAVE_DASK, reason="dask and distributed are an optional extra (zhnlp[dask])")
 
 LINES = ["他叫汤姆去拿外衣。", "李强在北京大学工作。", "", "北京大学李白iPhone12",
          "他叫汤姆去拿外衣。李强在北京大学工作。" * 3,  # over --max-line-chars: an error record
          "  ", "汤姆"]
+
+
+@pytest.mark.parametrize("name", ["dask", "dask.bag", "distributed"])
+def test_without_dask_a_clear_error(name, monkeypatch, tiny_model_dir, tmp_path):
+    import zhnlp
+    import zhnlp.dask
+
+    monkeypatch.setitem(sys.modules, name, None)  # `import name` now raises ImportError
+    with pytest.raises(zhnlp.ZhnlpError, match=r'pip install "zhnlp\[dask\]"'):
+        zhnlp.dask.annotate([], model=str(tiny_model_dir))
+    (tmp_path / "in.txt").write_text("汤姆\n", encoding="utf-8")
+    assert _tag(tiny_model_dir, [tmp_path / "in.txt"], tmp_path / "o", "--dask",
+                "local:1") == 2
+    assert not (tmp_path / "o").exists()  # refused before anything was made
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +59,7 @@ def _tag(model: Path, inputs: list[Path], out: Path, *options: str) -> int:
                  "--max-line-chars", "40", *options])
 
 
+@needs_dask
 @pytest.mark.parametrize("output_format", ["json", "conllu"])
 def test_parts_concatenated_are_the_single_process_output(
         scheduler, tiny_model_dir, inputs, tmp_path, output_format, capsys):
@@ -60,6 +80,7 @@ def test_parts_concatenated_are_the_single_process_output(
     assert messages.count("over the limit of 40") == 4 and "not valid UTF-8" in messages
 
 
+@needs_dask
 def test_stdout_in_input_order(scheduler, tiny_model_dir, inputs, capsys):
     common = ["tag", *map(str, inputs), "--model", str(tiny_model_dir), "--format", "text",
               "--tasks", "cws,pos", "--max-line-chars", "40"]
@@ -69,6 +90,7 @@ def test_stdout_in_input_order(scheduler, tiny_model_dir, inputs, capsys):
     assert capsys.readouterr().out == expected
 
 
+@needs_dask
 def test_local_cluster(tiny_model_dir, inputs, tmp_path):
     single, parts = tmp_path / "single", tmp_path / "parts"
     assert _tag(tiny_model_dir, inputs, single, "--format", "json") == 3
@@ -76,6 +98,7 @@ def test_local_cluster(tiny_model_dir, inputs, tmp_path):
     assert b"".join(p.read_bytes() for p in sorted(parts.iterdir())) == single.read_bytes()
 
 
+@needs_dask
 def test_usage_errors(scheduler, tiny_model_dir, inputs, tmp_path, capsys):
     assert _tag(tiny_model_dir, inputs, tmp_path / "o", "--dask", "local:0") == 2
     assert "local:N needs N" in capsys.readouterr().err
@@ -91,8 +114,13 @@ def test_usage_errors(scheduler, tiny_model_dir, inputs, tmp_path, capsys):
                 "--standard", "no-such-standard") == 2
     assert "zhnlp: error:" in capsys.readouterr().err
     assert not list((tmp_path / "o2").iterdir())
+    # each run's plugin (its model) left the workers with it, the failed one's too
+    left = scheduler[1].run(lambda dask_worker: [
+        name for name in dask_worker.plugins if name.startswith("zhnlp-tag")])
+    assert left and not any(left.values())
 
 
+@needs_dask
 def test_annotate_a_bag(scheduler, tiny_model_dir):
     import dask.bag as db
 
@@ -107,3 +135,48 @@ def test_annotate_a_bag(scheduler, tiny_model_dir):
     assert records == [doc.to_dict() for doc in expected]
     with pytest.raises(zhnlp.ZhnlpError, match="unknown options"):
         annotate(db.from_sequence(texts), model=str(tiny_model_dir), colour="red")
+
+
+def _die_once(marker: str, source_suffix: str, first_line: int) -> None:
+    """Run on each worker: the first attempt of the partition that starts at `first_line`
+    of the file named `*source_suffix` ends its worker process mid-task, as a crash or an
+    OOM kill would. The nanny starts a fresh worker; the marker file, made atomically,
+    lets only one attempt die, wherever the task is retried."""
+    import zhnlp.dask as module
+
+    original = module._tag_partition
+
+    def dying(plugin_name, lines, source, doc_prefix):
+        if source.endswith(source_suffix) and lines[0][0] == first_line:
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass  # the retry: run as usual
+            else:
+                os._exit(1)
+        return original(plugin_name, lines, source, doc_prefix)
+
+    # tasks name the function by module and attribute, so the worker looks this up
+    module._tag_partition = dying
+
+
+@needs_dask
+def test_a_worker_that_dies_is_retried_without_losing_lines(
+        scheduler, tiny_model_dir, inputs, tmp_path, capsys):
+    import cloudpickle
+
+    address, client = scheduler
+    single, parts = tmp_path / "single", tmp_path / "parts"
+    assert _tag(tiny_model_dir, inputs, single, "--format", "conllu") == 3
+    marker = tmp_path / "died"
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
+    try:
+        client.run(_die_once, str(marker), "a.txt", 9)  # a.txt lines 9-12: partition 2
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert _tag(tiny_model_dir, inputs, parts, "--format", "conllu", "--dask", address,
+                "--partition-lines", "4") == 3
+    assert marker.exists()  # a worker did die in the middle of partition 2
+    joined = b"".join(p.read_bytes() for p in sorted(parts.iterdir()))
+    assert joined == single.read_bytes()  # nothing lost, nothing twice
+    client.wait_for_workers(2, timeout=60)  # the nanny's fresh worker, for later tests

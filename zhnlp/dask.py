@@ -6,29 +6,45 @@ The only module that imports dask and distributed, inside functions (the `dask` 
 `zhnlp tag --dask`: the client reads the input (files or stdin) and cuts it into
 partitions of whole line ranges, numbered in input order; partitions never span two files,
 so line numbers, CoNLL-U sent_ids and the BOM of a first line come out as without Dask.
-Each worker loads the pipeline once (`TaggerPlugin`); a task analyses one partition with
-`Tagger.tag_lines` and returns its output text, the count of lines that failed and their
-messages. Tasks write nothing, so a task that Dask reruns (its worker died) cannot lose or
-duplicate a line: only the client writes, one part per partition (`-o DIR`:
-part-00000.jsonl, ... each renamed into place when whole), or stdout in input order.
+Each worker loads the pipeline once (`TaggerPlugin`, registered for this run only and
+removed at its end); a task analyses one partition with `Tagger.tag_lines` and returns its
+output text, the count of lines that failed and their messages. Tasks write nothing, so a
+task that Dask reruns (its worker died, `tests/test_dask.py` kills one) cannot lose or
+duplicate a line: only the client writes, one part per partition index (`-o DIR`:
+part-00000.jsonl, ... each renamed into place when whole, in whatever order they finish),
+or stdout in input order (finished partitions wait for the ones before them). Output is the
+same whatever the partition size because a sentence's analysis does not depend on its batch
+(`benchmarks/results/batch_invariance.md`). The client keeps at most two partitions per
+worker thread in flight, so memory stays flat however long the input.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
+import signal
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.tag import CHUNK_LINES, EXIT_SOME_FAILED, _utf8_stdout, build_tagger, read_chunks
+from zhnlp.tag import (
+    CHUNK_LINES,
+    EXIT_SOME_FAILED,
+    Output,
+    _interrupt,
+    _utf8_stdout,
+    build_tagger,
+    read_chunks,
+)
+
+if TYPE_CHECKING:
+    from dask.bag import Bag
 
 PARTITION_LINES = CHUNK_LINES  # default; a multiple of CHUNK_LINES batches as without Dask
 EXTENSIONS = {"json": "jsonl", "conllu": "conllu", "text": "txt"}
@@ -53,13 +69,16 @@ _pipelines: dict[str, Any] = {}
 _pipelines_lock = threading.Lock()
 
 
-def annotate(bag, model: str | None = None, tasks: str | list[str] | None = None,
-             **options: Any):
+def annotate(bag: Bag, model: str | None = None, tasks: str | list[str] | None = None,
+             **options: Any) -> Bag:
     """A Dask bag of texts -> a bag of `Document.to_dict()` records, in the same order.
 
     options: `zhnlp.load`'s (threads, batch_size, precision, device, ud_version, int8) and
     the call's (standard, split). Each process that runs a partition loads the pipeline
-    once and keeps it, whatever the scheduler (threads, processes, distributed)."""
+    once and keeps it, whatever the scheduler (threads, processes, distributed): a module
+    cache rather than a WorkerPlugin, so it also works without a distributed Client. A
+    text the pipeline rejects raises (as `zhnlp.load()(texts)` does) and fails the
+    compute; `zhnlp tag --dask` is the face that turns bad lines into error records."""
     _require()
     unknown = set(options) - _LOAD_OPTIONS - _CALL_OPTIONS
     if unknown:
@@ -122,7 +141,11 @@ def _tag_partition(plugin_name: str, lines: list[tuple[int, bytes]], source: str
     """One task: (output text, failed lines, messages). Pure: writes nothing."""
     from distributed import get_worker
 
-    plugin = get_worker().plugins[plugin_name]
+    worker = get_worker()
+    plugin = worker.plugins.get(plugin_name)
+    if plugin is None or plugin.tagger is None:  # a worker that joined and failed setup()
+        raise ZhnlpError(f"the Dask worker {worker.address} could not load the model for "
+                         "this run; see its log.")
     texts, failed, messages = [], 0, []
     with plugin.lock:
         # in CHUNK_LINES pieces, so the model sees the batches `zhnlp tag` gives it
@@ -232,19 +255,31 @@ def tag_on_dask(args: argparse.Namespace, files: list[Path], options: dict) -> i
         raise ZhnlpError(f"--partition-lines must be at least 1, not {size}.")
     total = count_partitions(files, size)
     width = max(5, len(str(total - 1))) if total else 5  # names sort as numbers
-    parts = (None if args.output is None
-             else PartsDir(Path(args.output), EXTENSIONS[args.format], width))
+    if args.output is None:
+        Output(None, inputs=files)  # refuses `zhnlp tag a.txt --dask ... >> a.txt`
+        parts = None
+    else:
+        parts = PartsDir(Path(args.output), EXTENSIONS[args.format], width)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    # the plugin's name is its options: two runs on one cluster with other options coexist
-    digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
-    plugin_name = f"zhnlp-tag-{digest}"
-    run_id = uuid.uuid4().hex[:8]
+    # one plugin per run, removed at its end: a shared scheduler keeps no models loaded,
+    # and two runs at once (same options or not) never remove each other's
+    run_id = uuid.uuid4().hex[:12]
+    plugin_name = f"zhnlp-tag-{run_id}"
     failed = 0
+    # SIGTERM stops like Ctrl-C: the cluster shut down, whole parts kept
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
+        stack.callback(signal.signal, signal.SIGTERM, previous)
         client = _connect(args.dask, stack)
+        # registered before setup() runs, so removed even when it fails on a worker
+        stack.callback(_unregister, client, plugin_name)
         client.register_plugin(_plugin(options), name=plugin_name)  # setup() errors raise
-        threads = sum(client.nthreads().values()) or 1
-        window = 2 * threads  # partitions submitted and not yet written: bounds memory
+
+        def window() -> int:
+            # partitions submitted and not yet written: bounds memory; asked again as
+            # partitions finish, so workers that join later get work too
+            return 2 * max(1, sum(client.nthreads().values()))
+
         bar = None
         if progress:
             from tqdm import tqdm
@@ -284,7 +319,8 @@ def tag_on_dask(args: argparse.Namespace, files: list[Path], options: dict) -> i
                 (bar.write if bar is not None else print)(message, file=sys.stderr)
             written += 1
 
-        while submitted - written < window and submit():
+        limit = window()
+        while submitted - written < limit and submit():
             pass
         try:
             for future in futures:
@@ -303,7 +339,8 @@ def tag_on_dask(args: argparse.Namespace, files: list[Path], options: dict) -> i
                         emit(done.pop(written), written)
                 if bar is not None:
                     bar.update(1)
-                while submitted - written < window and submit():
+                limit = window()
+                while submitted - written < limit and submit():
                     pass
         except BrokenPipeError:  # `... --dask local:2 | head`: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -312,3 +349,10 @@ def tag_on_dask(args: argparse.Namespace, files: list[Path], options: dict) -> i
             for future in list(indices):
                 future.cancel()
     return EXIT_SOME_FAILED if failed else 0
+
+
+def _unregister(client, name: str) -> None:
+    try:
+        client.unregister_worker_plugin(name)
+    except Exception:  # the cluster is going away anyway (local:N) or unreachable
+        pass
