@@ -35,10 +35,12 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6", "ruff", "jsonschema>=4.18",
                  "openapi-spec-validator>=0.7", "gensim>=4.3",  # gensim: tests/test_pretrain.py
                  "udtools>=0.2.9",  # UD's validator (tests/test_ud_validity.py)
-                 "spacy>=3.7,<4", "hanlp-restful>=0.0.23"],  # test_spacy, test_hanlp_rest
+                 "spacy>=3.7,<4", "hanlp-restful>=0.0.23",  # test_spacy, test_hanlp_rest
+                 "dask[bag]>=2024.1", "distributed>=2024.1"],  # tests/test_dask.py
         "peers": ["thulac", "snownlp", "ltp-extension"],
         "pretrain": ["gensim>=4.3"],
         "spacy": ["spacy>=3.7,<4"],  # zhnlp/spacy.py
+        "dask": ["dask[bag]>=2024.1", "distributed>=2024.1"],  # zhnlp/dask.py, tag --dask
     },
     entry_points={"console_scripts": ["zhnlp=zhnlp.cli:main"],
                   # spaCy finds the tokenizer by name in a config without importing zhnlp

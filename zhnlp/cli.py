@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "(first field only: jieba dictionaries work)")
     tag.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr (default: on when stderr is a terminal)")
+    tag.add_argument("--dask", metavar="local:N|tcp://HOST:PORT",
+                     help="run on Dask (the dask extra): local:N starts N worker processes "
+                     "here, tcp://HOST:PORT uses a running scheduler; -o is then a "
+                     "directory of parts (README: Running on a cluster)")
+    tag.add_argument("--partition-lines", type=int, metavar="N",
+                     help="with --dask: input lines per task (default: 256)")
     tag.set_defaults(run=_lazy("zhnlp.tag"))
 
     serve = commands.add_parser("serve", help="the HTTP service: JSON API and demo page")

@@ -17,6 +17,7 @@ beside it and renamed when the run ends (`Output`).
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import os
@@ -52,31 +53,18 @@ def read_user_dict(path: Path) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from zhnlp.pipeline import load
-
-    if args.batch_size < 1:
-        raise ZhnlpError(f"--batch-size must be at least 1, not {args.batch_size}.")
-    max_line_chars = MAX_LINE_CHARS if args.max_line_chars is None else args.max_line_chars
-    if max_line_chars < 1:
-        raise ZhnlpError(f"--max-line-chars must be at least 1, not {max_line_chars}.")
+    options = tagger_options(args)
     files = [Path(name) for name in args.files]
     for path in files:
         if not path.is_file():
             raise ZhnlpError(f"input file {path} does not exist.")
+    if getattr(args, "dask", None):
+        from zhnlp.dask import tag_on_dask
+
+        return tag_on_dask(args, files, options)
     # Before the model loads (seconds): a wrong -o fails at once.
     output = Output(args.output, inputs=files)
-    pipeline = load(args.model, threads=args.threads, batch_size=args.batch_size,
-                    int8=args.int8, precision=args.precision, device=args.device,
-                    ud_version=args.ud_version)
-    tasks = pipeline.resolve_tasks(args.tasks, args.pretokenized)
-    pipeline.check_standard(args.standard)
-    if args.format == "text" and not (args.pretokenized or "cws" in tasks):
-        raise ZhnlpError("--format text writes words; add cws to --tasks or choose "
-                         "--format json or conllu.")
-    if args.user_dict:
-        pipeline.add_words(read_user_dict(Path(args.user_dict)))
-    tagger = Tagger(pipeline, args.tasks, args.format, args.standard, split=not args.no_split,
-                    pretokenized=args.pretokenized, max_line_chars=max_line_chars)
+    tagger = build_tagger(options)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     total = sum(path.stat().st_size for path in files) if files else None
     # SIGTERM stops like Ctrl-C: whole records written, the temporary output removed.
@@ -100,6 +88,43 @@ def main(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return EXIT_SOME_FAILED if tagger.failed else 0
+
+
+def tagger_options(args: argparse.Namespace) -> dict:
+    """The `zhnlp tag` options that make a Tagger, checked, as a plain (picklable) dict:
+    `build_tagger` makes the Tagger here or, with --dask, on each worker."""
+    if args.batch_size < 1:
+        raise ZhnlpError(f"--batch-size must be at least 1, not {args.batch_size}.")
+    max_line_chars = MAX_LINE_CHARS if args.max_line_chars is None else args.max_line_chars
+    if max_line_chars < 1:
+        raise ZhnlpError(f"--max-line-chars must be at least 1, not {max_line_chars}.")
+    return {"model": args.model, "threads": args.threads, "batch_size": args.batch_size,
+            "int8": args.int8, "precision": args.precision, "device": args.device,
+            "ud_version": args.ud_version, "tasks": args.tasks, "format": args.format,
+            "standard": args.standard, "split": not args.no_split,
+            "pretokenized": args.pretokenized, "max_line_chars": max_line_chars,
+            # read here, not on the workers, which may not see the file
+            "user_words": read_user_dict(Path(args.user_dict)) if args.user_dict else None}
+
+
+def build_tagger(options: dict) -> Tagger:
+    """Load the pipeline and check the options against it (`tagger_options`)."""
+    from zhnlp.pipeline import load
+
+    pipeline = load(options["model"], threads=options["threads"],
+                    batch_size=options["batch_size"], int8=options["int8"],
+                    precision=options["precision"], device=options["device"],
+                    ud_version=options["ud_version"])
+    tasks = pipeline.resolve_tasks(options["tasks"], options["pretokenized"])
+    pipeline.check_standard(options["standard"])
+    if options["format"] == "text" and not (options["pretokenized"] or "cws" in tasks):
+        raise ZhnlpError("--format text writes words; add cws to --tasks or choose "
+                         "--format json or conllu.")
+    if options["user_words"]:
+        pipeline.add_words(options["user_words"])
+    return Tagger(pipeline, options["tasks"], options["format"], options["standard"],
+                  split=options["split"], pretokenized=options["pretokenized"],
+                  max_line_chars=options["max_line_chars"])
 
 
 def _interrupt(signum, frame):
@@ -275,6 +300,15 @@ class Tagger:
             records[slot] = (self.render(doc, f"{doc_prefix}{chunk[slot][0]}") if error is None
                              else self.fail(source, chunk[slot][0], _message(error)))
         return "".join(records)
+
+    def tag_lines(self, chunk: list[tuple[int, bytes]], source: str = "<stdin>",
+                  doc_prefix: str = "") -> tuple[str, int, list[str]]:
+        """`tag_chunk` as a pure function: (output text, lines that failed, their messages),
+        this Tagger's own counts untouched (a Dask task may run twice, or beside another)."""
+        part = copy.copy(self)
+        part.failed, part.messages = 0, []
+        text = part.tag_chunk(chunk, source, doc_prefix)
+        return text, part.failed, part.messages
 
     def report(self, bar=None) -> None:
         """Print the messages of the failed lines on stderr (through the progress bar)."""
