@@ -34,6 +34,13 @@ def _lazy(module: str, function: str = "main"):
     return run
 
 
+def _run_tag(args: argparse.Namespace) -> int | None:
+    """`zhnlp tag`: on Dask with --dask (zhnlp/dask.py sits above zhnlp/tag.py), else here."""
+    if args.dask:
+        return _lazy("zhnlp.dask", "tag_on_dask")(args)
+    return _lazy("zhnlp.tag")(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from zhnlp import __version__
 
@@ -110,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "directory of parts (README: Running on a cluster)")
     tag.add_argument("--partition-lines", type=int, metavar="N",
                      help="with --dask: input lines per task (default: 256)")
-    tag.set_defaults(run=_lazy("zhnlp.tag"))
+    tag.set_defaults(run=_run_tag)
 
     serve = commands.add_parser("serve", help="the HTTP service: JSON API and demo page")
     serve.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)

@@ -40,6 +40,7 @@ from zhnlp.tag import (
     _interrupt,
     _utf8_stdout,
     build_tagger,
+    checked_inputs,
     read_chunks,
 )
 
@@ -245,8 +246,9 @@ def _connect(address: str, stack: ExitStack):
         raise ZhnlpError(f"cannot reach the Dask scheduler at {address} ({error}).") from None
 
 
-def tag_on_dask(args: argparse.Namespace, files: list[Path], options: dict) -> int:
+def tag_on_dask(args: argparse.Namespace) -> int:
     """`zhnlp tag --dask ADDRESS`: see the module's docstring."""
+    files, options = checked_inputs(args)
     _require()
     from distributed import as_completed
 

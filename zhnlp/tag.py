@@ -52,16 +52,19 @@ def read_user_dict(path: Path) -> list[str]:
     return [line.split()[0] for line in lines if line.strip()]
 
 
-def main(args: argparse.Namespace) -> int:
+def checked_inputs(args: argparse.Namespace) -> tuple[list[Path], dict]:
+    """The input files (each must exist) and the tagger's options, checked before any
+    model loads; `zhnlp tag` and `zhnlp tag --dask` (zhnlp/dask.py) both start here."""
     options = tagger_options(args)
     files = [Path(name) for name in args.files]
     for path in files:
         if not path.is_file():
             raise ZhnlpError(f"input file {path} does not exist.")
-    if getattr(args, "dask", None):
-        from zhnlp.dask import tag_on_dask
+    return files, options
 
-        return tag_on_dask(args, files, options)
+
+def main(args: argparse.Namespace) -> int:
+    files, options = checked_inputs(args)
     # Before the model loads (seconds): a wrong -o fails at once.
     output = Output(args.output, inputs=files)
     tagger = build_tagger(options)
