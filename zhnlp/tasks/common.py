@@ -150,6 +150,15 @@ def char_rows(encoding: Encoding, char_labels: Sequence[int]) -> list[int]:
             if token != DROPPED]
 
 
+def _label_list(labels: Any, weight_name: str) -> list[str] | None:
+    """The label list a weight's rows stand for: the head's list, or for a head with label
+    layers (POS: upos, xpos, pku) the layer named in the weight's name."""
+    if isinstance(labels, dict):
+        parts = weight_name.split(".")
+        return next((list(tags) for layer, tags in labels.items() if layer in parts), None)
+    return list(labels)
+
+
 def padded(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
     """[len(rows), width] long tensor of the rows, IGNORE after each row's end."""
     out = torch.full((len(rows), width), IGNORE, dtype=torch.long)
@@ -194,6 +203,29 @@ class TaskHead(nn.Module):
 
     def summary_labels(self) -> Any:
         return list(self.labels)
+
+    def relabelled(self, hidden_size: int, labels: Any) -> TaskHead:
+        """This head for another label set (e.g. UD v2 relations instead of v1): every weight
+        kept, the output rows of labels in both sets copied, rows of new labels fresh."""
+        new = type(self).from_config(hidden_size, {**self.config(), "labels": labels})
+        old_state = self.state_dict()
+        state = new.state_dict()
+        for name, weight in state.items():
+            old = old_state[name]
+            old_labels, new_labels = _label_list(self.labels, name), _label_list(labels, name)
+            axis = None
+            if old_labels != new_labels:  # the axis of the label rows, where sizes differ
+                axis = next((a for a in range(weight.dim()) if old.shape[a] == len(old_labels)
+                             and weight.shape[a] == len(new_labels)), None)
+            if axis is None:
+                if old.shape == weight.shape:
+                    state[name] = old.clone()
+                continue
+            for i, label in enumerate(new_labels):
+                if label in old_labels:
+                    state[name].select(axis, i).copy_(old.select(axis, old_labels.index(label)))
+        new.load_state_dict(state)
+        return new
 
     # -- training ---------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ class TrainingConfig:
     default_standard: str | None = None  # default: the first standard
     encoder: str | None = None  # a pretrained encoder directory (new heads on it)
     encoder_init: str = "pretrained"  # "random": its architecture, not its weights
-    init_from: str | None = None  # continue a trained model instead (same labels)
+    init_from: str | None = None  # continue a trained model instead
     encoder_layers: int | None = None  # keep the encoder's first N layers
     piece_chars: int | None = None  # where the Pipeline cuts long sentences
     lexicon: str | None = None  # "jieba" or a word-list file: lexicon input features
