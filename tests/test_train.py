@@ -213,8 +213,7 @@ def test_every_shipped_config_loads_and_none_writes_into_models(tmp_path):
             assert not (config.output or "").startswith("models/"), path.name
 
 
-def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
-    from zhnlp.errors import ZhnlpError
+def test_init_from_continues_a_trained_model(tmp_path):
     from zhnlp.train.recipe import new_model
 
     labels = collect_labels(sample_sources())
@@ -224,12 +223,45 @@ def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
     model = new_model(config, labels)
     for (name, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
         assert torch.equal(a, b), name
-    with pytest.raises(ZhnlpError, match="has other labels"):
-        new_model(config, {**labels, "dep": ["root"]})
     grown = new_model(config, {**labels, "sdp": ["Agt", "Root"]})  # a new task: a new head
     assert grown.heads["sdp"].labels == ["Agt", "Root"]
     assert torch.equal(grown.heads["dep"].arc_scorer.weight,
                        trained.heads["dep"].arc_scorer.weight)
+
+
+def test_init_from_relabels_a_head_whose_labels_changed(tmp_path):
+    """UD v1 -> v2: a relation dropped (dobj), one added (obj). The arc scorer and every
+    known relation's row are kept; POS layers that did not change are
+    kept whole."""
+    from zhnlp.train.recipe import new_model
+
+    labels = collect_labels(sample_sources())
+    trained = build_tiny_model(seed=6, labels=labels)
+    trained.save(tmp_path / "trained")
+    old_dep = trained.heads["dep"]
+    v2_relations = sorted([r for r in old_dep.labels if r != old_dep.labels[0]] + ["obj:new"])
+    upos = labels["pos"]["upos"]
+    v2_upos = sorted(upos[1:] + ["SCONJ:new"])
+    config = TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"))
+    model = new_model(config, {**labels, "dep": v2_relations,
+                               "pos": {**labels["pos"], "upos": v2_upos}})
+    dep = model.heads["dep"]
+    assert dep.labels == v2_relations
+    assert torch.equal(dep.arc_scorer.weight, old_dep.arc_scorer.weight)
+    assert torch.equal(dep.rel_head[0].weight, old_dep.rel_head[0].weight)
+    for i, relation in enumerate(v2_relations):
+        if relation in old_dep.labels:
+            old_row = old_dep.rel_scorer.weight[old_dep.labels.index(relation)]
+            assert torch.equal(dep.rel_scorer.weight[i], old_row), relation
+    assert dep.rel_scorer.weight.shape[0] == len(v2_relations)
+    pos, old_pos = model.heads["pos"], trained.heads["pos"]
+    for layer in labels["pos"]:
+        if layer != "upos":
+            assert torch.equal(pos.classifiers[layer].weight, old_pos.classifiers[layer].weight)
+    kept = upos[1]
+    assert torch.equal(pos.classifiers["upos"].weight[v2_upos.index(kept)],
+                       old_pos.classifiers["upos"].weight[upos.index(kept)])
+    assert model.predict(["他叫汤姆去拿外衣。"], ["dep", "pos"])[0].words
 
 
 def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):

@@ -36,11 +36,11 @@ from zhnlp.train.trainer import train
 
 def new_model(config: TrainingConfig, labels: dict) -> MultiTaskModel:
     """The model a config trains: new heads on its encoder (`build_model`), or with
-    `init_from = "DIR"` a trained model continued (a head whose labels changed, e.g. UD v1 to
-    v2 relations, keeps the rows of the labels it knew; new heads for tasks it lacks; heads of tasks the config does not train are dropped;
-    `lexicon` adds lexicon features to a model without them).
-    `encoder_layers = N` keeps the encoder's first N layers; `piece_chars = N` sets where the
-    Pipeline cuts long sentences."""
+    `init_from = "DIR"` a trained model continued: a head whose labels changed (e.g. UD v1
+    to v2 relations) keeps the rows of the labels it knew; new heads for tasks it lacks;
+    heads of tasks the config does not train are dropped; `lexicon` adds lexicon features
+    to a model without them. `encoder_layers = N` keeps the encoder's first N layers;
+    `piece_chars = N` sets where the Pipeline cuts long sentences."""
     if config.init_from is not None:
         model = MultiTaskModel.load(config.init_from)
         for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
