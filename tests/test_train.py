@@ -15,6 +15,7 @@ from zhnlp.corpora import (
     read_propositions,
     read_segmented,
 )
+from zhnlp.errors import ZhnlpError
 from zhnlp.train.config import (
     Schedule,
     TrainingConfig,
@@ -262,6 +263,29 @@ def test_init_from_relabels_a_head_whose_labels_changed(tmp_path):
     assert torch.equal(pos.classifiers["upos"].weight[v2_upos.index(kept)],
                        old_pos.classifiers["upos"].weight[upos.index(kept)])
     assert model.predict(["他叫汤姆去拿外衣。"], ["dep", "pos"])[0].words
+
+
+def test_heads_only_freezes_the_encoder_and_keeps_the_other_heads(tmp_path):
+    """New SDP and relabelled DEP heads on a trained model's encoder: the encoder and the
+    heads of tasks without sources do not change, so their outputs stay as they were."""
+    from zhnlp.train.config import check_trainable
+    from zhnlp.train.recipe import new_model
+
+    labels = collect_labels(sample_sources())
+    trained = build_tiny_model(seed=7, labels=labels)
+    trained.save(tmp_path / "trained")
+    config = TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"),
+                            heads_only=True)
+    relations = sorted(labels["dep"] + ["obj:new"])
+    model = new_model(config, {"dep": relations, "sdp": ["Agt", "Root"]})
+    assert set(model.heads) == set(trained.heads) | {"sdp"}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith("heads.") for name in trainable)
+    text = ["他叫汤姆去拿外衣。"]
+    assert model.predict(text, ["cws", "ner", "pos"]) == trained.predict(
+        text, ["cws", "ner", "pos"])
+    with pytest.raises(ZhnlpError, match="give `init_from`"):
+        check_trainable(TrainingConfig(name="t", sources=[], encoder="x", heads_only=True))
 
 
 def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):
