@@ -277,13 +277,18 @@ def test_heads_only_freezes_the_encoder_and_keeps_the_other_heads(tmp_path):
     config = TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"),
                             heads_only=True)
     relations = sorted(labels["dep"] + ["obj:new"])
-    model = new_model(config, {"dep": relations, "sdp": ["Agt", "Root"]})
+    upos = sorted(labels["pos"]["upos"] + ["SCONJ:new"])  # the POS head trains upos only
+    model = new_model(config, {"dep": relations, "sdp": ["Agt", "Root"],
+                               "pos": {"upos": upos}})
+    assert model.heads["pos"].labels == {**labels["pos"], "upos": upos}
     assert set(model.heads) == set(trained.heads) | {"sdp"}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith("heads.") for name in trainable)
     text = ["他叫汤姆去拿外衣。"]
-    assert model.predict(text, ["cws", "ner", "pos"]) == trained.predict(
-        text, ["cws", "ner", "pos"])
+    assert model.predict(text, ["cws", "ner"]) == trained.predict(text, ["cws", "ner"])
+    kept = [layer for layer in labels["pos"] if layer != "upos"]
+    new_tags, old_tags = (m.predict(text, ["pos"])[0].results["pos"] for m in (model, trained))
+    assert kept and all(new_tags[layer] == old_tags[layer] for layer in kept)
     with pytest.raises(ZhnlpError, match="give `init_from`"):
         check_trainable(TrainingConfig(name="t", sources=[], encoder="x", heads_only=True))
 

@@ -50,7 +50,10 @@ def new_model(config: TrainingConfig, labels: dict) -> MultiTaskModel:
                 del model.heads[task]
         hidden = model.encoder.config.hidden_size
         for task in [task for task in labels if task in model.heads]:
-            if model.heads[task].config().get("labels") != labels[task]:  # e.g. UD v1 -> v2
+            known = model.heads[task].config().get("labels")
+            if config.heads_only and isinstance(known, dict):  # tag layers it does not train
+                labels[task] = {**known, **labels[task]}  # stay (POS: pku)
+            if known != labels[task]:  # e.g. UD v1 -> v2
                 model.heads[task] = model.heads[task].relabelled(hidden, labels[task])
         for task in [task for task in labels if task not in model.heads]:  # a new task
             model.heads[task] = head_class(task)(hidden, labels[task],
