@@ -75,7 +75,14 @@ COLUMNS = [
     Column("LAS raw text", "ud14_simp", "dep", False,
            lambda r: aligned_or_plain(r, "dep", "LAS")),
     Column("SRL UP", "up", "srl", True, lambda r: r["srl"]["F1"]),
+    Column("UPOS (UD v2)", "ud2_gsdsimp", "pos", True, lambda r: r["pos upos"]["accuracy"]),
+    Column("LAS gold words (UD v2)", "ud2_gsdsimp", "dep", True, lambda r: r["dep"]["LAS"]),
+    Column("LAS raw text (UD v2)", "ud2_gsdsimp", "dep", False,
+           lambda r: aligned_or_plain(r, "dep", "LAS")),
+    Column("SDP LF", "semeval16_news", "sdp", True, lambda r: r["sdp"]["LF"]["F1"]),
+    Column("SDP non-local LF", "semeval16_news", "sdp", True, lambda r: r["sdp"]["NLF"]["F1"]),
 ]
+UD1_DATASETS = {"ud14_simp"}  # scored on the model's own labels: UD 1.4 models only
 
 
 @cache
@@ -106,6 +113,9 @@ def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
     needs_segmenter = not column.gold_words and column.task != "ner"  # NER reads characters
     if column.task not in pipeline.tasks or (needs_segmenter and "cws" not in pipeline.tasks):
         return None
+    if (column.dataset in UD1_DATASETS and column.task in ("pos", "dep")
+            and pipeline.model_ud_version != 1):
+        return None  # a model trained on UD v2 labels: its UD columns are the v2 ones
     mode = "gold" if column.gold_words else "raw"
     key = model_key(model_dir, int8)
     priors = Path(model_dir, PRIORS_FILE)
@@ -189,9 +199,13 @@ def main() -> int:
         "standard, cross-standard). POS: accuracy on gold words (UD 1.4 simplified UPOS; "
         "People's Daily PKU tags on the pd1998 test split). NER: exact-span F1. DEP: UD "
         "1.4 simplified test, gold words, and from raw text (CoNLL-2018 aligned F1). SRL: "
-        "Universal Propositions test, labelled argument F1 on gold words. — = the model has "
-        "no such task or input. A model with priors.json decodes POS and NER with its "
-        "priors from the training data (`zhnlp tune-priors`). LTP: legacy perceptron "
+        "Universal Propositions test, labelled argument F1 on gold words. UD v2: the official "
+        "GSDSimp v2 test (a UD 1.4 model's output converted, `zhnlp.ud_convert`); a model "
+        "trained on UD v2 labels has — in the UD 1.4 columns (other labels). SDP: SemEval-2016 "
+        "news.valid (our re-split's test), gold words, labelled F1 of all arcs and of the "
+        "non-local (multi-head) arcs. — = the model has no such task or input. A model "
+        "with priors.json decodes POS and NER with its priors from the training data "
+        "(`zhnlp tune-priors`). LTP: legacy perceptron "
         "trained here on the same train splits (CTB6 column: ltp-ctb6; PKU/MSR/POS: ltp-pd; "
         "NER: ltp-msra).",
         "",

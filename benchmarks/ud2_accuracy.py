@@ -10,7 +10,8 @@ the gold sentences); gold words: the gold segmentation, pretokenized.
 
 Columns: the v2 test with the default output (`ud_version=2`: a model trained on UD 1.4 has
 its trees converted by `zhnlp.ud_convert`), the v2 test with the model's own UD 1.4 labels
-(what the conversion gains), and the UD 1.4 test with its own labels (earlier tables).
+(what the conversion gains), and the UD 1.4 test with its own labels (earlier tables); a
+model trained on UD v2 labels has the v2 row only.
 With udtools installed, the official scorer (`udtools.udeval`, the CoNLL 2018 script)
 rescores the v2 predictions as `Document.to_conllu` writes them: a check of our scorer.
 Published points are copied from their papers/model pages, not run here.
@@ -97,10 +98,12 @@ def main() -> int:
     rows, checks = [], []
     for spec in args.model or ["zhnlp-base (shipped)=models/zhnlp-base"]:
         label, _, model_dir = spec.partition("=")
-        for output, ud_version, dataset, gold in [
-                ("UD v2 (converted, default)", 2, v2, gold_v2),
-                ("UD 1.4 labels as predicted", 1, v2, gold_v2),
-                ("UD 1.4 labels as predicted", 1, v1, gold_v1)]:
+        trained_on_v2 = load(ROOT / model_dir).model_ud_version == 2
+        runs = [("UD v2 (trained on v2)", 2, v2, gold_v2)] if trained_on_v2 else [
+            ("UD v2 (converted, default)", 2, v2, gold_v2),
+            ("UD 1.4 labels as predicted", 1, v2, gold_v2),
+            ("UD 1.4 labels as predicted", 1, v1, gold_v1)]
+        for output, ud_version, dataset, gold in runs:
             pipeline = load(ROOT / model_dir, ud_version=ud_version)
             started = time.monotonic()
             raw_system, raw_conllu = predict(pipeline, dataset, gold, gold_words=False)

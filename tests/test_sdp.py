@@ -54,7 +54,8 @@ def test_the_head_learns_a_graph_with_two_heads_and_decodes_it():
     system = sentence_from_json(doc.to_dict())
     assert sdp_scores([GRAPH], [system])["LF"]["F1"] == 100.0
     block = doc.to_conllu()
-    assert "\t2:Poss|3:Exp\t" in block  # the enhanced DEPS column
+    assert "\t2:dep:poss|3:dep:exp\t" in block  # DEPS: UD relations only, so dep:<rel>
+    assert "\t0:root\t" in block
     assert Document.from_dict(doc.to_dict()).to_dict() == doc.to_dict()
 
 

@@ -15,6 +15,7 @@ from zhnlp.corpora import (
     read_propositions,
     read_segmented,
 )
+from zhnlp.errors import ZhnlpError
 from zhnlp.train.config import (
     Schedule,
     TrainingConfig,
@@ -213,8 +214,7 @@ def test_every_shipped_config_loads_and_none_writes_into_models(tmp_path):
             assert not (config.output or "").startswith("models/"), path.name
 
 
-def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
-    from zhnlp.errors import ZhnlpError
+def test_init_from_continues_a_trained_model(tmp_path):
     from zhnlp.train.recipe import new_model
 
     labels = collect_labels(sample_sources())
@@ -224,12 +224,73 @@ def test_init_from_continues_a_trained_model_and_checks_its_labels(tmp_path):
     model = new_model(config, labels)
     for (name, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
         assert torch.equal(a, b), name
-    with pytest.raises(ZhnlpError, match="has other labels"):
-        new_model(config, {**labels, "dep": ["root"]})
     grown = new_model(config, {**labels, "sdp": ["Agt", "Root"]})  # a new task: a new head
     assert grown.heads["sdp"].labels == ["Agt", "Root"]
     assert torch.equal(grown.heads["dep"].arc_scorer.weight,
                        trained.heads["dep"].arc_scorer.weight)
+
+
+def test_init_from_relabels_a_head_whose_labels_changed(tmp_path):
+    """UD v1 -> v2: a relation dropped (dobj), one added (obj). The arc scorer and every
+    known relation's row are kept; POS layers that did not change are
+    kept whole."""
+    from zhnlp.train.recipe import new_model
+
+    labels = collect_labels(sample_sources())
+    trained = build_tiny_model(seed=6, labels=labels)
+    trained.save(tmp_path / "trained")
+    old_dep = trained.heads["dep"]
+    v2_relations = sorted([r for r in old_dep.labels if r != old_dep.labels[0]] + ["obj:new"])
+    upos = labels["pos"]["upos"]
+    v2_upos = sorted(upos[1:] + ["SCONJ:new"])
+    config = TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"))
+    model = new_model(config, {**labels, "dep": v2_relations,
+                               "pos": {**labels["pos"], "upos": v2_upos}})
+    dep = model.heads["dep"]
+    assert dep.labels == v2_relations
+    assert torch.equal(dep.arc_scorer.weight, old_dep.arc_scorer.weight)
+    assert torch.equal(dep.rel_head[0].weight, old_dep.rel_head[0].weight)
+    for i, relation in enumerate(v2_relations):
+        if relation in old_dep.labels:
+            old_row = old_dep.rel_scorer.weight[old_dep.labels.index(relation)]
+            assert torch.equal(dep.rel_scorer.weight[i], old_row), relation
+    assert dep.rel_scorer.weight.shape[0] == len(v2_relations)
+    pos, old_pos = model.heads["pos"], trained.heads["pos"]
+    for layer in labels["pos"]:
+        if layer != "upos":
+            assert torch.equal(pos.classifiers[layer].weight, old_pos.classifiers[layer].weight)
+    kept = upos[1]
+    assert torch.equal(pos.classifiers["upos"].weight[v2_upos.index(kept)],
+                       old_pos.classifiers["upos"].weight[upos.index(kept)])
+    assert model.predict(["他叫汤姆去拿外衣。"], ["dep", "pos"])[0].words
+
+
+def test_heads_only_freezes_the_encoder_and_keeps_the_other_heads(tmp_path):
+    """New SDP and relabelled DEP heads on a trained model's encoder: the encoder and the
+    heads of tasks without sources do not change, so their outputs stay as they were."""
+    from zhnlp.train.config import check_trainable
+    from zhnlp.train.recipe import new_model
+
+    labels = collect_labels(sample_sources())
+    trained = build_tiny_model(seed=7, labels=labels)
+    trained.save(tmp_path / "trained")
+    config = TrainingConfig(name="t", sources=[], init_from=str(tmp_path / "trained"),
+                            heads_only=True)
+    relations = sorted(labels["dep"] + ["obj:new"])
+    upos = sorted(labels["pos"]["upos"] + ["SCONJ:new"])  # the POS head trains upos only
+    model = new_model(config, {"dep": relations, "sdp": ["Agt", "Root"],
+                               "pos": {"upos": upos}})
+    assert model.heads["pos"].labels == {**labels["pos"], "upos": upos}
+    assert set(model.heads) == set(trained.heads) | {"sdp"}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith("heads.") for name in trainable)
+    text = ["他叫汤姆去拿外衣。"]
+    assert model.predict(text, ["cws", "ner"]) == trained.predict(text, ["cws", "ner"])
+    kept = [layer for layer in labels["pos"] if layer != "upos"]
+    new_tags, old_tags = (m.predict(text, ["pos"])[0].results["pos"] for m in (model, trained))
+    assert kept and all(new_tags[layer] == old_tags[layer] for layer in kept)
+    with pytest.raises(ZhnlpError, match="give `init_from`"):
+        check_trainable(TrainingConfig(name="t", sources=[], encoder="x", heads_only=True))
 
 
 def test_init_from_can_keep_fewer_tasks_and_encoder_layers(tmp_path):

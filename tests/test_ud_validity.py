@@ -56,7 +56,8 @@ def ud14_model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("ud14_model")
     labels = {"cws": None, "pos": {"upos": UD14_UPOS, "xpos": CTB_TAGS, "pku": ["n", "v", "w"]},
               "ner": ["O", "S-PER", "B-PER", "E-PER"], "dep": UD14_RELATIONS,
-              "srl": ["_", "A0", "A1"]}
+              "srl": ["_", "A0", "A1"],  # and SDP's graph in DEPS:
+              "sdp": ["Agt", "Poss", "Root", "dExp", "eCoo", "mDegr", "rAgt"]}
     build_tiny_model(seed=3, labels=labels).save(directory)
     return directory
 
@@ -79,6 +80,7 @@ def test_cli_output_of_two_files_passes_level_2(ud14_model_dir, tmp_path, capsys
     conllu = out.read_text(encoding="utf-8")
     assert "# sent_id = 1-1-1\n" in conllu and "# sent_id = 2-1-1\n" in conllu
     assert len(list(read_conll(conllu.splitlines()))) > len(TEXTS) + 5  # some lines split
+    assert all(row.split("\t")[8] != "_" for row in conllu.splitlines() if row[:1].isdigit())
     assert validate(conllu) == []
     # pretokenized: one character a word (a control character alone is no word)
     words = [" ".join(char for char in text if char.isprintable()) for text in TEXTS]

@@ -12,8 +12,10 @@ Serialisations (shared by the Python API and `zhnlp tag`):
 - `to_dict()`: the `zhnlp tag --format json` record, read back by
   `zhnlp.evaluate.sentence_from_json`.
 - `to_conllu(doc_id)`: one CoNLL-U block per sentence (DEPS holds the semantic
-  graph, when SDP was run, as `HEAD:REL|HEAD:REL`). `# sent_id = ` is `DOC-N` (the
-  N-th sentence of the document, from 1; just `N` without a doc_id), `# text = ` the
+  graph, when SDP was run, as `HEAD:dep:rel|HEAD:dep:rel`: UD allows only UD relations
+  there, so each SemEval relation is the lowercased subtype of `dep`, `0:root` the root;
+  `to_dict()` and `Token.semantic_heads` keep SemEval's own spelling). `# sent_id = `
+  is `DOC-N` (the N-th sentence of the document, from 1; just `N` without a doc_id), `# text = ` the
   sentence as its tokens spell it (forms: without whitespace, NFC, U+FFFD as `?`; one
   space where the text had whitespace between two tokens; MISC `SpacesAfter=` when that
   whitespace was not one space, as UDPipe writes it), `# entities = LABEL=START:END ...`
@@ -177,8 +179,9 @@ class Sentence:
                 misc[token.id].append("SpacesAfter=" + _escape_spaces(space))
             misc[token.id].append(f"TokenRange={token.start}:{token.end}")
         for token in self.tokens:
-            deps = "_" if not token.semantic_heads else "|".join(
-                f"{head}:{_field(rel)}" for head, rel in token.semantic_heads)
+            deps = "_" if not token.semantic_heads else "|".join(sorted(
+                (f"{head}:{_enhanced_relation(rel)}" for head, rel in token.semantic_heads),
+                key=lambda arc: (int(arc.split(":")[0]), arc)))
             columns = [str(token.id), _form(token.text), "_", _field(token.upos),
                        _field(token.xpos), "_",
                        "_" if token.head is None else str(token.head), _field(token.deprel),
@@ -306,6 +309,15 @@ def _escape_spaces(text: str) -> str:
                "\\": "\\\\"}
     return "".join(escapes.get(char) or (f"\\u{ord(char):04x}" if char.isspace() else char)
                    for char in text)
+
+
+def _enhanced_relation(relation: str) -> str:
+    """A SemEval-2016 relation as UD's DEPS column admits it: `root`, else `dep:` and the
+    relation lowercased (its 134 labels stay distinct), e.g. mDegr -> dep:mdegr."""
+    if relation == "Root":
+        return "root"
+    subtype = "".join(ch for ch in relation.lower() if ch.isalpha())
+    return f"dep:{subtype}" if subtype else "dep"
 
 
 def _field(value: str | None) -> str:

@@ -118,7 +118,8 @@ class Pipeline:
         dep = model.heads["dep"] if "dep" in model.heads else None
         pos = model.heads["pos"] if "pos" in model.heads else None
         model_labels = [*getattr(dep, "labels", ()), *getattr(pos, "labels", {}).get("upos", ())]
-        self.to_ud2 = ud_version == 2 and is_ud1(model_labels)  # convert the model's output
+        self.model_ud_version = 1 if is_ud1(model_labels) else 2  # the labels it was trained on
+        self.to_ud2 = ud_version == 2 and self.model_ud_version == 1  # convert its output
 
     # -- what the model offers ---------------------------------------------------------
 

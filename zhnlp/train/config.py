@@ -68,6 +68,7 @@ class TrainingConfig:
     encoder: str | None = None  # a pretrained encoder directory (new heads on it)
     encoder_init: str = "pretrained"  # "random": its architecture, not its weights
     init_from: str | None = None  # continue a trained model instead
+    heads_only: bool = False  # with init_from: the encoder frozen, untrained heads kept as is
     encoder_layers: int | None = None  # keep the encoder's first N layers
     piece_chars: int | None = None  # where the Pipeline cuts long sentences
     lexicon: str | None = None  # "jieba" or a word-list file: lexicon input features
@@ -150,6 +151,9 @@ def check_trainable(config: TrainingConfig) -> None:
     if config.encoder is None and config.init_from is None:
         raise ZhnlpError(f"config {config.name}: give `encoder` (a pretrained encoder) or "
                          "`init_from` (a trained model).")
+    if config.heads_only and config.init_from is None:
+        raise ZhnlpError(f"config {config.name}: `heads_only` trains heads on a trained "
+                         "model's encoder; give `init_from`.")
     if config.init_from is None and not config.standards:
         raise ZhnlpError(f"config {config.name}: `standards` is empty; name the segmentation "
                          "standards.")

@@ -36,23 +36,32 @@ from zhnlp.train.trainer import train
 
 def new_model(config: TrainingConfig, labels: dict) -> MultiTaskModel:
     """The model a config trains: new heads on its encoder (`build_model`), or with
-    `init_from = "DIR"` a trained model continued (a head whose labels changed, e.g. UD v1 to
-    v2 relations, keeps the rows of the labels it knew; new heads for tasks it lacks; heads of tasks the config does not train are dropped;
-    `lexicon` adds lexicon features to a model without them).
-    `encoder_layers = N` keeps the encoder's first N layers; `piece_chars = N` sets where the
-    Pipeline cuts long sentences."""
+    `init_from = "DIR"` a trained model continued: a head whose labels changed (e.g. UD v1
+    to v2 relations) keeps the rows of the labels it knew; new heads for tasks it lacks;
+    heads of tasks the config does not train are dropped (kept, with `heads_only = true`,
+    which also freezes the encoder, so that those tasks' outputs stay as they were);
+    `lexicon` adds lexicon features to a model without them. `encoder_layers = N` keeps
+    the encoder's first N layers; `piece_chars = N` sets where the Pipeline cuts long
+    sentences."""
     if config.init_from is not None:
         model = MultiTaskModel.load(config.init_from)
         for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
-            del model.heads[task]
+            if not config.heads_only:
+                del model.heads[task]
         hidden = model.encoder.config.hidden_size
         for task in [task for task in labels if task in model.heads]:
-            if model.heads[task].config().get("labels") != labels[task]:  # e.g. UD v1 -> v2
+            known = model.heads[task].config().get("labels")
+            if config.heads_only and isinstance(known, dict):  # tag layers it does not train
+                labels[task] = {**known, **labels[task]}  # stay (POS: pku)
+            if known != labels[task]:  # e.g. UD v1 -> v2
                 model.heads[task] = model.heads[task].relabelled(hidden, labels[task])
         for task in [task for task in labels if task not in model.heads]:  # a new task
             model.heads[task] = head_class(task)(hidden, labels[task],
                                                  **config.heads.get(task, {}))
         model.clear_priors()  # tuned for the old weights
+        if config.heads_only:  # new heads on the encoder as it is: other tasks unchanged
+            for name, parameter in model.named_parameters():
+                parameter.requires_grad = name.startswith("heads.")
         if model.lexicon is None and config.lexicon:
             model.attach_lexicon(lexicon_from(config))
     else:
