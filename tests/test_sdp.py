@@ -131,3 +131,15 @@ def test_semeval_graphs_read_as_arcs_with_multiple_heads():
     assert len(sentences) == 1535
     multi = [s for s in sentences if s.arcs]
     assert multi and all(len(s.semantic_arcs()) >= len(s.words) for s in sentences[:200])
+
+
+def test_sdp_runs_only_when_asked_for():
+    """SDP doubles the analysis time (its relation biaffine has 134 labels): the default
+    tasks leave it out; naming it runs it (and the segmentation it needs)."""
+    from zhnlp.task_registry import resolve_tasks
+
+    available = ["cws", "pos", "dep", "sdp"]
+    assert resolve_tasks(available) == ["cws", "pos", "dep"]
+    assert resolve_tasks(available, "sdp") == ["cws", "sdp"]
+    doc = Pipeline(sdp_model(seed=3))("他叫汤姆去拿外衣。")
+    assert "sdp" not in doc.tasks and all(t.semantic_heads is None for t in doc.tokens)
