@@ -259,8 +259,11 @@ def test_demo_page_renders_an_analysis(chromium, live_server):
     chromium.wait_for("document.getElementById('results').dataset.state === 'done'")
     page = chromium.evaluate(READ_PAGE)
 
+    with urllib.request.urlopen(live_server + "/v1/info", timeout=30) as response:
+        every_task = json.load(response)["tasks"]  # what the page asks for (sdp included)
     request = urllib.request.Request(live_server + "/v1/annotate", method="POST",
-                                     data=json.dumps({"text": SENTENCE}).encode(),
+                                     data=json.dumps({"text": SENTENCE,
+                                                      "tasks": every_task}).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         doc = json.load(response)

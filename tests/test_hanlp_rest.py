@@ -175,7 +175,7 @@ def test_one_analyser_for_both_protocols_and_sdp(nlp):
     before = analyser.calls
     answer = client.post("/hanlp/parse", json={"text": "他叫汤姆去拿外衣。"}).get_json()
     assert analyser.calls == before + 1 and list(answer) == ["tok/fine", "sdp"]
-    document = analyser.pipeline("他叫汤姆去拿外衣。")
+    document = analyser.pipeline("他叫汤姆去拿外衣。", ["cws", "sdp"])  # asked for by name
     assert answer["sdp"] == [[[list(pair) for pair in t.semantic_heads] for t in s.tokens]
                              for s in document.sentences]
     assert hanlp_restful.Document(answer).to_conll()  # hanlp_common reads the graph

@@ -26,12 +26,34 @@ def sdp_model(seed: int = 0):
     return build_tiny_model(seed=seed, labels=labels)
 
 
+def reachable_from_root(heads: list[list[int]]) -> set[int]:
+    seen, frontier = {0}, [0]
+    while frontier:
+        node = frontier.pop()
+        for dep, word_heads in enumerate(heads, 1):
+            if node in word_heads and dep not in seen:
+                seen.add(dep)
+                frontier.append(dep)
+    return seen
+
+
 def test_choose_arcs_keeps_confident_arcs_gives_every_word_a_head_and_no_self_loops():
     probabilities = np.full((4, 4), 0.1, np.float32)
     probabilities[1, [2, 3]] = 0.9  # word 1: two heads
     probabilities[2, 2] = 0.99  # a self-loop is never chosen ...
-    probabilities[2, 0] = 0.3  # ... so word 2 takes its best other head
-    assert choose_arcs(probabilities, 3) == [[2, 3], [0], [0]]
+    probabilities[2, 0] = 0.3  # ... so word 2 takes its best other head, the root
+    probabilities[3, 1] = 0.2  # word 3: no confident head: its tree head (the root is taken)
+    assert choose_arcs(probabilities, 3) == [[2, 3], [0], [1]]
+
+
+def test_choose_arcs_connects_every_word_to_the_root():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 12):
+        for _ in range(20):
+            probabilities = rng.random((n + 1, n + 1)).astype(np.float32) ** 3
+            heads = choose_arcs(probabilities, n)
+            assert all(words and dep not in words for dep, words in enumerate(heads, 1))
+            assert reachable_from_root(heads) == set(range(n + 1))
 
 
 def test_the_head_learns_a_graph_with_two_heads_and_decodes_it():
@@ -109,3 +131,15 @@ def test_semeval_graphs_read_as_arcs_with_multiple_heads():
     assert len(sentences) == 1535
     multi = [s for s in sentences if s.arcs]
     assert multi and all(len(s.semantic_arcs()) >= len(s.words) for s in sentences[:200])
+
+
+def test_sdp_runs_only_when_asked_for():
+    """SDP doubles the analysis time (its relation biaffine has 134 labels): the default
+    tasks leave it out; naming it runs it (and the segmentation it needs)."""
+    from zhnlp.task_registry import resolve_tasks
+
+    available = ["cws", "pos", "dep", "sdp"]
+    assert resolve_tasks(available) == ["cws", "pos", "dep"]
+    assert resolve_tasks(available, "sdp") == ["cws", "sdp"]
+    doc = Pipeline(sdp_model(seed=3))("他叫汤姆去拿外衣。")
+    assert "sdp" not in doc.tasks and all(t.semantic_heads is None for t in doc.tokens)

@@ -76,11 +76,13 @@ def test_cli_output_of_two_files_passes_level_2(ud14_model_dir, tmp_path, capsys
     second.write_text("\n".join(TEXTS[:5]) + "\n", encoding="utf-8")
     out = tmp_path / "out.conllu"
     assert main(["tag", "--model", str(ud14_model_dir), str(first), str(second),
-                 "-o", str(out)]) == 0
+                 "--tasks", "cws,pos,ner,dep,srl,sdp", "-o", str(out)]) == 0
     conllu = out.read_text(encoding="utf-8")
     assert "# sent_id = 1-1-1\n" in conllu and "# sent_id = 2-1-1\n" in conllu
     assert len(list(read_conll(conllu.splitlines()))) > len(TEXTS) + 5  # some lines split
     assert all(row.split("\t")[8] != "_" for row in conllu.splitlines() if row[:1].isdigit())
+    assert main(["tag", "--model", str(ud14_model_dir), str(second), "-o", str(out)]) == 0
+    assert "\t0:root\t" not in out.read_text(encoding="utf-8")  # sdp only when asked for
     assert validate(conllu) == []
     # pretokenized: one character a word (a control character alone is no word)
     words = [" ".join(char for char in text if char.isprintable()) for text in TEXTS]

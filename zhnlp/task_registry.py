@@ -22,6 +22,7 @@ class TaskInfo:
     name: str
     head: str  # "module:Class" of its head
     needs_words: bool  # works on words: from CWS, or given (pretokenized input)
+    by_default: bool = True  # run when no tasks are asked for
 
 
 REGISTRY = {info.name: info for info in (
@@ -30,7 +31,8 @@ REGISTRY = {info.name: info for info in (
     TaskInfo("ner", "zhnlp.tasks.ner:EntityHead", needs_words=False),
     TaskInfo("dep", "zhnlp.tasks.dep:ParsingHead", needs_words=True),
     TaskInfo("srl", "zhnlp.tasks.srl:RoleHead", needs_words=True),
-    TaskInfo("sdp", "zhnlp.tasks.sdp:SemanticGraphHead", needs_words=True),
+    # SDP's relation biaffine (134 labels) doubles the analysis time: asked for by name
+    TaskInfo("sdp", "zhnlp.tasks.sdp:SemanticGraphHead", needs_words=True, by_default=False),
 )}
 TASK_ORDER = tuple(REGISTRY)
 WORD_TASKS = tuple(name for name, info in REGISTRY.items() if info.needs_words)
@@ -44,11 +46,12 @@ def head_class(task: str) -> type:
 
 def resolve_tasks(available: Sequence[str], tasks: str | Sequence[str] | None = None,
                   pretokenized: bool = False) -> list[str]:
-    """The tasks to run on a model that has `available`, checked: None means all of them;
-    "cws,pos" or a list. Also the tasks they need (pos/dep/srl need cws unless the words
-    are given); cws itself is dropped for pretokenized input."""
+    """The tasks to run on a model that has `available`, checked: None means all of them
+    but those run only when asked for (sdp); "cws,pos" or a list. Also the tasks they need
+    (pos/dep/srl need cws unless the words are given); cws itself is dropped for
+    pretokenized input."""
     if tasks is None:
-        asked = [task for task in TASK_ORDER if task in available]
+        asked = [task for task in TASK_ORDER if task in available and REGISTRY[task].by_default]
     else:
         if isinstance(tasks, str):
             tasks = tasks.split(",")

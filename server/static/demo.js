@@ -10,7 +10,6 @@ const TAG_FONT = '11px ui-monospace, "DejaVu Sans Mono", monospace';
 const ENTITY_COLOURS = { PER: "#fde68a", LOC: "#bbf7d0", GPE: "#bbf7d0", ORG: "#bfdbfe",
   MISC: "#e9d5ff", TIME: "#fecaca", DATE: "#fecaca" };
 
-let allTasks = [];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -48,7 +47,6 @@ async function loadInfo() {
     const response = await fetch("v1/info");
     const info = await response.json();
     if (!response.ok) throw new Error(info.error ? info.error.message : response.statusText);
-    allTasks = info.tasks;
     model.textContent = "";
     model.append(el("span", { class: "pill" }, `model ${info.model}`),
       el("span", { class: "pill" }, `zhnlp ${info.version}`));
@@ -86,7 +84,7 @@ async function analyse() {
   const tasks = [...document.querySelectorAll("#tasks input:checked")].map((i) => i.value);
   const body = { text: document.getElementById("text").value,
     standard: document.getElementById("standard").value || null };
-  if (tasks.length !== allTasks.length) body.tasks = tasks;
+  body.tasks = tasks;  // always explicit: the server's default leaves sdp out
   document.getElementById("error").hidden = true;
   button.disabled = true;
   results.dataset.state = "busy";

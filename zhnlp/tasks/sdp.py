@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from zhnlp import metrics
 from zhnlp.corpora import Sentence
+from zhnlp.decoders import mst
 from zhnlp.tasks.common import (
     IGNORE,
     MLP,
@@ -26,13 +27,17 @@ from zhnlp.tasks.common import (
 
 def choose_arcs(probabilities: np.ndarray, n: int) -> list[list[int]]:
     """Heads of words 1..n from arc probabilities [n + 1 dependents, n + 1 heads] (row 0 and
-    the diagonal unused): every head above 0.5, else the single best one."""
+    the diagonal unused): every head above 0.5, plus each word's head in the most probable
+    dependency tree (Chu-Liu/Edmonds on log-probabilities), so that every word has a head,
+    none is its own, and every word is reachable from the root (UD's validator rejects an
+    enhanced graph with unreachable parts)."""
+    scores = np.log(np.clip(probabilities[: n + 1, : n + 1], 1e-12, 1.0)).astype(np.float32)
+    tree = mst(scores[None], [n])[0]
     chosen = []
     for dep in range(1, n + 1):
         row = probabilities[dep, : n + 1].copy()
         row[dep] = -1.0  # no self-loops
-        heads = [int(h) for h in np.flatnonzero(row > 0.5)]
-        chosen.append(heads or [int(row.argmax())])
+        chosen.append(sorted({int(h) for h in np.flatnonzero(row > 0.5)} | {int(tree[dep])}))
     return chosen
 
 
