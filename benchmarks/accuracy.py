@@ -126,9 +126,7 @@ def evaluate(model_dir: str, column: Column, int8: bool = False) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     dataset, gold = get_dataset(column.dataset), test_split(column.dataset)
     started = time.monotonic()
-    # the UD v1 -> v2 conversion reads the tree and the tags together: run both
-    tasks = ["pos", "dep"] if pipeline.to_ud2 and column.task in ("pos", "dep") else [column.task]
-    system = predict_split(pipeline, dataset, gold, tasks, column.gold_words)
+    system = predict_split(pipeline, dataset, gold, [column.task], column.gold_words)
     result = score(dataset, gold, system, [column.task])
     result["seconds"] = round(time.monotonic() - started, 1)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -98,13 +98,13 @@ def main() -> int:
     rows, checks = [], []
     for spec in args.model or ["zhnlp-base (shipped)=models/zhnlp-base"]:
         label, _, model_dir = spec.partition("=")
-        trained_on_v2 = load(ROOT / model_dir).model_ud_version == 2
-        runs = [("UD v2 (trained on v2)", 2, v2, gold_v2)] if trained_on_v2 else [
+        default = load(ROOT / model_dir)  # ud_version=2
+        runs = [("UD v2 (trained on v2)", 2, v2, gold_v2)] if default.model_ud_version == 2 else [
             ("UD v2 (converted, default)", 2, v2, gold_v2),
             ("UD 1.4 labels as predicted", 1, v2, gold_v2),
             ("UD 1.4 labels as predicted", 1, v1, gold_v1)]
         for output, ud_version, dataset, gold in runs:
-            pipeline = load(ROOT / model_dir, ud_version=ud_version)
+            pipeline = default if ud_version == 2 else load(ROOT / model_dir, ud_version=1)
             started = time.monotonic()
             raw_system, raw_conllu = predict(pipeline, dataset, gold, gold_words=False)
             gold_system, gold_conllu = predict(pipeline, dataset, gold, gold_words=True)

@@ -179,9 +179,8 @@ class Sentence:
                 misc[token.id].append("SpacesAfter=" + _escape_spaces(space))
             misc[token.id].append(f"TokenRange={token.start}:{token.end}")
         for token in self.tokens:
-            deps = "_" if not token.semantic_heads else "|".join(sorted(
-                (f"{head}:{_enhanced_relation(rel)}" for head, rel in token.semantic_heads),
-                key=lambda arc: (int(arc.split(":")[0]), arc)))
+            deps = "_" if not token.semantic_heads else "|".join(
+                f"{head}:{_enhanced_relation(rel)}" for head, rel in sorted(token.semantic_heads))
             columns = [str(token.id), _form(token.text), "_", _field(token.upos),
                        _field(token.xpos), "_",
                        "_" if token.head is None else str(token.head), _field(token.deprel),

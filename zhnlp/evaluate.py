@@ -166,10 +166,13 @@ def predict_split(pipeline, dataset: Dataset, gold: list[Sentence], tasks: list[
                   gold_words: bool) -> list[Sentence]:
     """`predict` for a dataset split: with the dataset's segmentation standard when the
     model has it (else the model's default) and the dataset's tag fields. The tasks whose
-    output the scored ones read (`TaskHead.uses`: SRL spans read the dependency tree) run
+    output the scored ones read (`TaskHead.uses`: SRL spans read the dependency tree; and
+    the UD v1 -> v2 conversion of a UD 1.4 model reads its tags and tree together) run
     along when the model has them."""
     standard = dataset.standard if dataset.standard in pipeline.standards else None
-    extra = [used for task in tasks for used in head_class(task).uses
+    converted = ("pos", "dep") if getattr(pipeline, "to_ud2", False) else ()
+    extra = [used for task in tasks
+             for used in head_class(task).uses + (converted if task in converted else ())
              if used in pipeline.tasks and used not in tasks]
     run = [task for task in TASK_ORDER if task in tasks or task in extra]
     return predict(pipeline, gold, run, standard, gold_words, tag_fields(dataset))

@@ -121,8 +121,10 @@ class MultiTaskModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_FILE).write_text(json.dumps(self.config(), ensure_ascii=False,
                                                         indent=1) + "\n", encoding="utf-8")
-        state = {name: tensor.detach().cpu().contiguous()
-                 for name, tensor in self.state_dict().items()}
+        half = {f"heads.{task}.{name}" for task, head in self.heads.items()
+                for name in head.stored_in_float16}
+        state = {name: tensor.detach().cpu().to(torch.float16 if name in half else tensor.dtype)
+                 .contiguous() for name, tensor in self.state_dict().items()}
         save_file(state, directory / WEIGHTS_FILE)
         self.tokenizer.save_pretrained(directory)
         if self.lexicon is not None:

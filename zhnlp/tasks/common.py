@@ -185,6 +185,9 @@ class TaskHead(nn.Module):
     cuttable: ClassVar[bool] = True  # long training sentences may be cut between words
     # Tasks whose output `finish` reads when they ran too (`zhnlp evaluate` runs them along).
     uses: ClassVar[tuple[str, ...]] = ()
+    # Weights stored in float16 in model.safetensors (loaded back into float32): large ones
+    # whose rounding does not change what the head decodes, to keep model files small.
+    stored_in_float16: ClassVar[tuple[str, ...]] = ()
 
     # -- labels -----------------------------------------------------------------------------
 

@@ -45,16 +45,16 @@ def new_model(config: TrainingConfig, labels: dict) -> MultiTaskModel:
     sentences."""
     if config.init_from is not None:
         model = MultiTaskModel.load(config.init_from)
-        for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
-            if not config.heads_only:
+        if not config.heads_only:
+            for task in set(model.heads) - set(labels):  # a smaller model: fewer tasks
                 del model.heads[task]
         hidden = model.encoder.config.hidden_size
         for task in [task for task in labels if task in model.heads]:
-            known = model.heads[task].config().get("labels")
+            known, wanted = model.heads[task].config().get("labels"), labels[task]
             if config.heads_only and isinstance(known, dict):  # tag layers it does not train
-                labels[task] = {**known, **labels[task]}  # stay (POS: pku)
-            if known != labels[task]:  # e.g. UD v1 -> v2
-                model.heads[task] = model.heads[task].relabelled(hidden, labels[task])
+                wanted = {**known, **wanted}  # stay (POS: pku)
+            if known != wanted:  # e.g. UD v1 -> v2
+                model.heads[task] = model.heads[task].relabelled(hidden, wanted)
         for task in [task for task in labels if task not in model.heads]:  # a new task
             model.heads[task] = head_class(task)(hidden, labels[task],
                                                  **config.heads.get(task, {}))
