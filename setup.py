@@ -42,7 +42,7 @@ setup(
         "spacy": ["spacy>=3.7,<4"],  # zhnlp/spacy.py
         "dask": ["dask[bag]>=2024.1", "distributed>=2024.1"],  # zhnlp/dask.py, tag --dask
     },
-    entry_points={"console_scripts": ["zhnlp=zhnlp.cli:main"],
+    entry_points={"console_scripts": ["zhnlp=zhnlp.cli:console_main"],
                   # spaCy finds the tokenizer by name in a config without importing zhnlp
                   "spacy_tokenizers": ["zhnlp.PipelineAsTokenizer.v1 = "
                                        "zhnlp.spacy:create_tokenizer"]},

@@ -62,7 +62,6 @@ class _Reply:
 
 def configure(threads: int) -> None:
     """Thread settings, before torch and numba load (they read them once)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
 
 

@@ -17,9 +17,11 @@ from torchcrf import CRF
 
 from zhnlp.decoders import (
     DecoderInputError,
+    _dispatch,
     allowed_transitions,
     eisner,
     mst,
+    serial_kernels,
     srl_roles,
     viterbi,
 )
@@ -357,6 +359,16 @@ SERIAL = [chain_module._viterbi_serial, tree_module._eisner_serial, tree_module.
           srl_module._roles_serial]
 
 
+@pytest.fixture(autouse=True)
+def parallel_kernels():
+    """The public decoders with their parallel kernels here, whatever an earlier test's
+    Pipeline asked for (it asks for the serial ones)."""
+    before = _dispatch._serial_asked
+    serial_kernels(False)
+    yield
+    serial_kernels(before)
+
+
 @pytest.mark.parametrize("kernel", PARALLEL + SERIAL)
 def test_kernels_are_cached(kernel):
     assert bool(kernel.targetoptions.get("parallel")) == (kernel in PARALLEL)
@@ -372,6 +384,14 @@ def run_all(seed):
     return [eisner(s, lengths), mst(s, lengths),
             viterbi(em, rng.standard_normal((6, 6)), lengths),
             srl_roles(roles, lengths, [1, 3])]
+
+
+def test_serial_kernels_asked_for_decode_alike():
+    expected = run_all(1)
+    serial_kernels()
+    assert _dispatch.pick(*PARALLEL[:1], *SERIAL[:1]) is SERIAL[0]
+    for got, want in zip(run_all(1), expected):
+        assert np.array_equal(got, want)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

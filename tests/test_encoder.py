@@ -127,6 +127,28 @@ def test_int8_linear_is_close_to_the_float_one():
     assert error < 0.02
 
 
+def test_fused_int8_linear_gives_each_linear_s_bits():
+    torch.manual_seed(0)
+    linears = [torch.nn.Linear(64, 48) for _ in range(3)]
+    states = torch.randn(20, 64)
+    fused = Int8Linear(*linears)(states)
+    assert torch.equal(fused, torch.cat([Int8Linear(linear)(states) for linear in linears], 1))
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_sentence_gets_the_same_bits_beside_sentences_of_its_length(int8):
+    """Sentences of one length share an attention call (zhnlp.encoder._packed_attention)."""
+    encoder = tiny_bert()
+    if int8:
+        quantize_linears(encoder)
+    torch.manual_seed(2)
+    batch = torch.randint(1, 50, (4, 9))
+    with torch.inference_mode():
+        alone = bert_states(encoder, torch.ones_like(batch[2:3]), input_ids=batch[2:3])
+        together = bert_states(encoder, torch.ones_like(batch), input_ids=batch)
+    assert torch.equal(alone[0], together[2])
+
+
 @pytest.mark.parametrize("int8", [False, True])
 def test_a_sentence_gets_the_same_bits_alone_and_batched(int8):
     """Batch invariance (issue 19): the states of a sentence do not depend on its

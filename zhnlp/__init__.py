@@ -1,12 +1,6 @@
 """zhnlp: Chinese word segmentation, POS tagging, NER, dependency parsing and SRL."""
 
-import os
-
-# numba's OpenMP threads otherwise spin after each decode and starve torch's threads (one
-# sentence measured 157 ms instead of 3.7 ms); must be set before numba/torch start OpenMP.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from zhnlp.errors import ZhnlpError  # noqa: E402
+from zhnlp.errors import ZhnlpError
 
 __version__ = "0.1.0"
 __all__ = ["ZhnlpError", "__version__", "load"]

@@ -1,7 +1,5 @@
 """`python -m zhnlp ...` runs the `zhnlp` command."""
 
-import sys
+from zhnlp.cli import console_main
 
-from zhnlp.cli import main
-
-sys.exit(main())
+console_main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "directory of parts (README: Running on a cluster)")
     tag.add_argument("--partition-lines", type=int, metavar="N",
                      help="with --dask: input lines per task (default: 256)")
-    tag.set_defaults(run=_run_tag)
+    tag.set_defaults(run=_run_tag, quick_exit=True)
 
     serve = commands.add_parser("serve", help="the HTTP service: JSON API and demo page")
     serve.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-threads", type=int, default=8, metavar="N",
                        help="waitress threads per worker (default: 8)")
     serve.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per "
-                       "worker (default: CPU cores / workers)")
+                       "worker (default: CPU cores / workers - 1, at least 1)")
     serve.add_argument("--batch-size", type=int, default=32, metavar="N",
                        help="sentences per model batch (default: 32)")
     add_model_options(serve)
@@ -155,7 +156,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return _execute(build_parser().parse_args(argv))
+
+
+def console_main() -> None:
+    """The `zhnlp` console script and `python -m zhnlp`: main(), then exit. `zhnlp tag`
+    (not on Dask) ends with os._exit once its output is flushed and closed: the teardown of
+    an interpreter that imported torch takes about 0.4 s, which a one-shot command need not
+    make its user wait for."""
+    args = build_parser().parse_args()
+    code = _execute(args)
+    if getattr(args, "quick_exit", False) and not getattr(args, "dask", None):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:  # `zhnlp tag … | head`: the reader is gone
+            pass
+        os._exit(code)
+    sys.exit(code)
+
+
+def _execute(args: argparse.Namespace) -> int:
     try:
         return args.run(args) or 0
     except ZhnlpError as error:

@@ -15,6 +15,7 @@ full precision and in int8 (`quantize_linears`).
 from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
+from itertools import groupby
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -264,25 +265,38 @@ def _residual(output: nn.Module, inner, states):
 
 
 def _packed_attention(attention: Any, states, lengths: list[int]):
-    """Self-attention of packed rows, each sentence attending to its own tokens only."""
+    """Self-attention of packed rows, each sentence attending to its own tokens only.
+    Consecutive sentences of one length (batches are sorted by length) share one call, each
+    its own batch element: attention never mixes batch elements, so the bits are those of
+    the sentence alone (tests/test_batch_invariance.py)."""
     heads = attention.num_attention_heads
-    query, key, value = (rows(projection, states)
-                         for projection in (attention.query, attention.key, attention.value))
+    query, key, value = _query_key_value(attention, states, rows)
     contexts, start = [], 0
-    for n in lengths:
-        q, k, v = (t[start : start + n].view(1, n, heads, -1).transpose(1, 2)
-                   for t in (query, key, value))
+    for n, group in groupby(lengths):
+        size = n * len(list(group))
+        q, k, v = (t[start : start + size].view(-1, n, heads, t.shape[1] // heads)
+                   .transpose(1, 2) for t in (query, key, value))
         context = F.scaled_dot_product_attention(q, k, v, scale=attention.scaling)
-        contexts.append(context.transpose(1, 2).reshape(n, -1))
-        start += n
+        contexts.append(context.transpose(1, 2).reshape(size, -1))
+        start += size
     return torch.cat(contexts)
+
+
+def _query_key_value(attention: Any, states, apply=lambda linear, states: linear(states)):
+    """The three projections of the states (`apply(linear, states)` each), or the int8
+    model's one fused product, split."""
+    fused = getattr(attention, "query_key_value", None)
+    if fused is not None:
+        return fused(states).chunk(3, dim=-1)
+    return tuple(apply(linear, states)
+                 for linear in (attention.query, attention.key, attention.value))
 
 
 def _self_attention(attention: Any, states, keys, training: bool = False):
     batch, length, hidden = states.shape
     query, key, value = (
-        projection(states).view(batch, length, attention.num_attention_heads, -1).transpose(1, 2)
-        for projection in (attention.query, attention.key, attention.value))
+        projection.view(batch, length, attention.num_attention_heads, -1).transpose(1, 2)
+        for projection in _query_key_value(attention, states))
     dropout = getattr(attention, "dropout_p", 0.0) if training else 0.0
     context = F.scaled_dot_product_attention(query, key, value, attn_mask=keys,
                                              dropout_p=dropout, scale=attention.scaling)
@@ -295,17 +309,20 @@ def _self_attention(attention: Any, states, keys, training: bool = False):
 class Int8Linear(nn.Module):
     """A Linear in int8: weights per output channel, activations per row (token), both
     symmetric, multiplied in int32 (torch._int_mm), so the product is exact and each row's
-    result depends on that row alone (dynamic quantization scales by the whole batch)."""
+    result depends on that row alone (dynamic quantization scales by the whole batch).
+    Several linears of one input make one Int8Linear of their outputs side by side (exactly
+    theirs: the scales are per row and per output channel), quantizing the input once."""
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, *linears: nn.Linear) -> None:
         super().__init__()
-        weight = linear.weight.detach().float()
+        weight = torch.cat([linear.weight.detach().float() for linear in linears])
         scale = weight.abs().amax(1).clamp(min=1e-12) / 127
         self.register_buffer("weight_t", (weight / scale[:, None]).round().clamp(-127, 127)
                              .to(torch.int8).t().contiguous())  # [in, out]
         self.register_buffer("weight_scale", scale)
-        bias = linear.bias if linear.bias is not None else torch.zeros(len(weight))
-        self.register_buffer("bias", bias.detach().float().clone())
+        bias = torch.cat([linear.bias.detach().float() if linear.bias is not None
+                          else torch.zeros(linear.out_features) for linear in linears])
+        self.register_buffer("bias", bias)
 
     def forward(self, states):
         shape = states.shape
@@ -318,10 +335,13 @@ class Int8Linear(nn.Module):
 
 
 def quantize_linears(encoder: nn.Module) -> None:
-    """Replace the linear layers of the encoder's layers by `Int8Linear`, in place."""
+    """Replace the linear layers of the encoder's layers by `Int8Linear`, in place; query,
+    key and value by one (`query_key_value`)."""
     for layer in encoder.encoder.layer:
-        for parent in (layer.attention.self, layer.attention.output, layer.intermediate,
-                       layer.output):
+        attention = layer.attention.self
+        attention.query_key_value = Int8Linear(attention.query, attention.key, attention.value)
+        del attention.query, attention.key, attention.value
+        for parent in (layer.attention.output, layer.intermediate, layer.output):
             for name, child in list(parent.named_children()):
                 if isinstance(child, nn.Linear):
                     setattr(parent, name, Int8Linear(child))

@@ -19,12 +19,14 @@ the exact semantics, constraints and tie-breaking.
 Kernels are ``numba.njit(cache=True)`` and batch-parallel over sentences (``prange``; set
 ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS`` to limit threads). A process forked after
 the parallel kernels ran (GNU OpenMP is not fork-safe) automatically uses serial twins of the
-batch loops instead (``_dispatch``). Compiled code is cached on disk (``__pycache__`` next to
-these files; numba falls back to a per-user cache directory when that is read-only;
-``NUMBA_CACHE_DIR`` overrides both), so only the first process after an install or source
-change pays JIT compilation (tens of seconds for all kernels); a warm process start pays
-about 0.3-0.6 s of numba initialisation on its first call. ``warmup()`` pays the compilation
-ahead of time, e.g. at image build: ``python -c "import zhnlp.decoders as d; d.warmup()"``.
+batch loops instead (``_dispatch``); ``serial_kernels()`` asks for them in this process (the
+Pipeline does: numba's thread pool beside torch's slows the encoder). Compiled code is
+cached on disk (``__pycache__`` next to these files; numba falls back to a per-user cache
+directory when that is read-only; ``NUMBA_CACHE_DIR`` overrides both), so only the first
+process after an install or source change pays JIT compilation (tens of seconds for all
+kernels); a warm process start pays about 0.3-0.6 s of numba initialisation on its first
+call. ``warmup()`` pays the compilation ahead of time, e.g. at image build:
+``python -c "import zhnlp.decoders as d; d.warmup()"``.
 Plain-Python twins for tests live in ``zhnlp.decoders.reference``.
 """
 
@@ -35,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from zhnlp.decoders._checks import DecoderInputError
+from zhnlp.decoders._dispatch import serial_kernels
 from zhnlp.decoders.chain import Constraints, allowed_transitions, viterbi
 from zhnlp.decoders.spans import argument_span, children_of
 from zhnlp.decoders.srl import CORE_ROLES, srl_roles
@@ -49,6 +52,7 @@ __all__ = [
     "children_of",
     "eisner",
     "mst",
+    "serial_kernels",
     "srl_roles",
     "viterbi",
     "warmup",
@@ -69,7 +73,7 @@ _say_when_compiling()
 
 
 def warmup(viterbi_dtypes=(np.float32,)):
-    """Compile (or load from the cache) every parallel kernel; Viterbi for each given dtype
+    """Compile (or load from the cache) every kernel this process uses; Viterbi for each given dtype
     (the tree and SRL kernels always read float32)."""
     eisner(np.zeros((1, 3, 3), np.float32), [2])
     mst(np.zeros((1, 3, 3), np.float32), [2])
