@@ -13,6 +13,7 @@ machine only ratios within one run mean anything.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import subprocess
@@ -105,7 +106,9 @@ def main() -> None:
              f"`python benchmarks/whole_process.py --repeat {args.repeat}`; best of "
              f"{args.repeat} interleaved rounds; {os.cpu_count()} CPUs shared with other jobs "
              f"(load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())} at the end); "
-             f"Python {platform.python_version()}. Wall time includes start-up.", "",
+             f"Python {platform.python_version()} ({PY}; scipy "
+             f"{'installed' if importlib.util.find_spec('scipy') else 'not installed'}: numba "
+             "imports it at start-up when it can). Wall time includes start-up.", "",
              "| texts | command | seconds | texts/s | ÷ THULAC | peak RSS MB |",
              "|---|---|---:|---:|---:|---:|"]
     for (name, label) in commands:

@@ -22,8 +22,6 @@ false.
 from __future__ import annotations
 
 import atexit
-import ctypes
-import ctypes.util
 import itertools
 import logging
 import multiprocessing
@@ -40,6 +38,7 @@ from server.batcher import analyse, take
 from server.summary import ModelSummary, summarize
 from server.validation import AnnotateJob
 from zhnlp.errors import ZhnlpError
+from zhnlp.memory import heap_trimmer
 
 logger = logging.getLogger("zhnlp.server")
 MAX_RESTARTS = 5  # failures in a row before giving up
@@ -259,7 +258,7 @@ def child_main(connection, options: dict, max_batch: int) -> None:
         connection.send(("failed", str(error) if isinstance(error, ZhnlpError) else
                          f"the model process failed to start: {type(error).__name__}: {error}"))
         return
-    trim = _heap_trimmer()
+    trim = heap_trimmer()
     pending: list[tuple[int, AnnotateJob]] = []
     for calls in itertools.count(1):
         try:
@@ -277,16 +276,6 @@ def child_main(connection, options: dict, max_batch: int) -> None:
                          for (job_id, _), (docs, error) in zip(batch, results)])
         if calls % TRIM_EVERY_CALLS == 0:
             trim(0)
-
-
-def _heap_trimmer() -> Callable[[int], object]:
-    """glibc's `malloc_trim(0)` (nothing elsewhere). Over many calls the heap of this
-    process fragments: freed memory stays mapped (494 -> 1,672 MB over 6,000 calls, back to
-    592 MB after one trim); trimming every few hundred calls keeps the RSS flat."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda *_: None
 
 
 def _sendable(error: Exception | None) -> Exception | None:

@@ -112,8 +112,10 @@ def tagger_options(args: argparse.Namespace) -> dict:
 
 def build_tagger(options: dict) -> Tagger:
     """Load the pipeline and check the options against it (`tagger_options`)."""
+    from zhnlp.memory import reuse_freed_memory
     from zhnlp.pipeline import load
 
+    reuse_freed_memory()  # a batch's tensors reuse the last one's pages (zhnlp.memory)
     pipeline = load(options["model"], threads=options["threads"],
                     batch_size=options["batch_size"], int8=options["int8"],
                     precision=options["precision"], device=options["device"],
