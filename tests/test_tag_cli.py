@@ -3,6 +3,7 @@ the random tiny model."""
 
 import io
 import json
+import subprocess
 import sys
 
 import pytest
@@ -153,6 +154,20 @@ def test_stdin_to_stdout_and_exit_status(tiny_model_dir, monkeypatch, capsys):
     records = [json.loads(line) for line in captured.out.splitlines()]
     assert len(records) == 3 and "error" in records[1] and records[2]["text"] == "好"
     assert "<stdin>:2: not valid UTF-8" in captured.err and "zhnlp tag" in captured.err
+
+
+def test_the_command_s_quick_exit_keeps_output_messages_and_status(tiny_model_dir):
+    """`python -m zhnlp tag` (the console script's path) ends with os._exit: everything
+    written to a pipe still arrives, and the exit status is kept."""
+    data = "他叫汤姆。\n".encode() + b"\xff\n" + "好\n".encode() * 3000
+    done = subprocess.run([sys.executable, "-m", "zhnlp", "tag", "--model", str(tiny_model_dir),
+                           "--tasks", "cws", "--format", "text", "--threads", "1"],
+                          input=data, capture_output=True, timeout=300)
+    assert done.returncode == 3
+    lines = done.stdout.decode().split("\n")
+    assert "".join(lines[0].split()) == "他叫汤姆。" and lines[1] == ""
+    assert lines[2:] == ["好"] * 3000 + [""]
+    assert "<stdin>:2: not valid UTF-8" in done.stderr.decode()
 
 
 def test_unicode_line_separators_stay_inside_their_record(run):
