@@ -16,9 +16,9 @@ Ctrl-C stops everything.
 Inside a worker, waitress runs `--http-threads` threads (default 8) that read, check and
 answer requests concurrently, and the model runs in a process of the worker's own
 (`server/model_process.py`, spawned too) with `--threads` torch threads (default: CPU
-cores / workers), one call at a time, each call taking every request that queued up
-meanwhile. So on a small CPU, prefer 1 worker; more workers pay off when cores are many, at
-the cost of one model in memory each.
+cores / workers less one, at least 1), one call at a time, each call taking every request
+that queued up meanwhile. So on a small CPU, prefer 1 worker; more workers pay off when
+cores are many, at the cost of one model in memory each.
 
 The model process decodes with numba's serial kernels, so torch's is its only thread pool
 (`zhnlp.decoders._dispatch`).

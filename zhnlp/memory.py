@@ -20,8 +20,8 @@ def _libc():
 def reuse_freed_memory() -> None:
     """Keep freed memory for the next batch instead of handing it back to the system. The
     encoder's temporary tensors are megabytes; by default each batch gets them as fresh
-    mmapped pages, and the page faults cost 10-15 % of `zhnlp tag`'s time here (SIGHAN PKU
-    test, measured). The process keeps its peak working set (one batch's tensors)."""
+    mmapped pages, and the page faults cost about 5 % of a whole `zhnlp tag` run here
+    (SIGHAN PKU test, measured). The process keeps its peak working set (one batch's tensors)."""
     libc = _libc()
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
