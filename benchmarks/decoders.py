@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zhnlp.decoders import eisner, mst, srl_roles, viterbi  # noqa: E402
+from zhnlp.decoders import eisner, mst, parallel_kernels, srl_roles, viterbi  # noqa: E402
 from zhnlp.decoders import reference as ref  # noqa: E402
 
 LOAD = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -224,6 +224,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--skip-cold", action="store_true")
     args = parser.parse_args()
+    parallel_kernels()  # decoding alone: the batch loops on numba's threads
     threads = numba.config.NUMBA_NUM_THREADS
     sections = [bench_viterbi(args.rounds, threads), bench_eisner(args.rounds, threads),
                 bench_other(args.rounds, threads)]

@@ -25,7 +25,6 @@ import atexit
 import itertools
 import logging
 import multiprocessing
-import os
 import signal
 import sys
 import threading
@@ -57,11 +56,6 @@ class _Reply:
     done: threading.Event = field(default_factory=threading.Event)
     docs: list | None = None
     error: Exception | None = None
-
-
-def configure(threads: int) -> None:
-    """Thread settings, before torch and numba load (they read them once)."""
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
 
 
 def build_pipeline(model: str | None, threads: int, batch_size: int,
@@ -247,7 +241,6 @@ def child_main(connection, options: dict, max_batch: int) -> None:
     analyse jobs until the HTTP process closes the pipe."""
     options = dict(options)
     name = options.pop("name", None)
-    configure(options["threads"])  # before torch and numba load
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the HTTP process; we follow

@@ -35,7 +35,6 @@ import sys
 import threading
 import time
 
-from server.model_process import configure
 from zhnlp.errors import ZhnlpError
 from zhnlp.shipped import model_directory
 
@@ -59,7 +58,6 @@ def main(args: argparse.Namespace) -> int:
     # one core left to the HTTP threads: on 2 cores, 1 torch thread answered 400 requests/s
     # at 8 clients, 2 threads 330 (benchmarks/results/load.md)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers - 1)
-    configure(threads)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
     options = {"model": args.model, "threads": threads, "batch_size": args.batch_size,
@@ -254,7 +252,6 @@ def supervise(sock: socket.socket, workers: int, options: dict, url: str) -> int
 
 def worker_main(sock: socket.socket, options: dict, reply, parent: int) -> None:
     """A spawned worker: load the model, say "ready" (or the error), serve until told."""
-    configure(options["threads"])
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us (SIGTERM)

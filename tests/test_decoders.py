@@ -21,7 +21,7 @@ from zhnlp.decoders import (
     allowed_transitions,
     eisner,
     mst,
-    serial_kernels,
+    parallel_kernels,
     srl_roles,
     viterbi,
 )
@@ -360,13 +360,12 @@ SERIAL = [chain_module._viterbi_serial, tree_module._eisner_serial, tree_module.
 
 
 @pytest.fixture(autouse=True)
-def parallel_kernels():
-    """The public decoders with their parallel kernels here, whatever an earlier test's
-    Pipeline asked for (it asks for the serial ones)."""
-    before = _dispatch._serial_asked
-    serial_kernels(False)
+def with_parallel_kernels():
+    """The public decoders on their parallel kernels here; serial again afterwards (the
+    default, which the other tests' Pipelines use)."""
+    parallel_kernels()
     yield
-    serial_kernels(before)
+    parallel_kernels(False)
 
 
 @pytest.mark.parametrize("kernel", PARALLEL + SERIAL)
@@ -386,9 +385,9 @@ def run_all(seed):
             srl_roles(roles, lengths, [1, 3])]
 
 
-def test_serial_kernels_asked_for_decode_alike():
-    expected = run_all(1)
-    serial_kernels()
+def test_serial_and_parallel_kernels_decode_alike():
+    expected = run_all(1)  # parallel
+    parallel_kernels(False)
     assert _dispatch.pick(*PARALLEL[:1], *SERIAL[:1]) is SERIAL[0]
     for got, want in zip(run_all(1), expected):
         assert np.array_equal(got, want)

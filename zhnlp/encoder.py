@@ -270,7 +270,7 @@ def _packed_attention(attention: Any, states, lengths: list[int]):
     its own batch element: attention never mixes batch elements, so the bits are those of
     the sentence alone (tests/test_batch_invariance.py)."""
     heads = attention.num_attention_heads
-    query, key, value = _query_key_value(attention, states, rows)
+    query, key, value = _query_key_value(attention, states, packed=True)
     contexts, start = [], 0
     for n, group in groupby(lengths):
         size = n * len(list(group))
@@ -282,14 +282,14 @@ def _packed_attention(attention: Any, states, lengths: list[int]):
     return torch.cat(contexts)
 
 
-def _query_key_value(attention: Any, states, apply=lambda linear, states: linear(states)):
-    """The three projections of the states (`apply(linear, states)` each), or the int8
-    model's one fused product, split."""
+def _query_key_value(attention: Any, states, packed: bool = False):
+    """Query, key and value of the states: the int8 model's one fused product, split, or
+    three products (through `rows` for packed rows)."""
     fused = getattr(attention, "query_key_value", None)
     if fused is not None:
         return fused(states).chunk(3, dim=-1)
-    return tuple(apply(linear, states)
-                 for linear in (attention.query, attention.key, attention.value))
+    linears = (attention.query, attention.key, attention.value)
+    return tuple(rows(linear, states) if packed else linear(states) for linear in linears)
 
 
 def _self_attention(attention: Any, states, keys, training: bool = False):

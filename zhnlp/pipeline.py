@@ -33,7 +33,6 @@ from pathlib import Path
 
 import torch
 
-from zhnlp.decoders import serial_kernels
 from zhnlp.document import Document, Sentence, Token
 from zhnlp.errors import ZhnlpError
 from zhnlp.model import Analysis, MultiTaskModel
@@ -112,8 +111,6 @@ class Pipeline:
         if ud_version not in (1, 2):
             raise ZhnlpError(f"ud_version must be 1 (the labels of a model trained on UD "
                              f"1.4) or 2, not {ud_version!r}.")
-        # torch's thread pool does the heavy work; numba's beside it would slow it (_dispatch)
-        serial_kernels()
         self.model = model.eval()
         self.batch_size = batch_size
         self.user_words: set[str] = set()  # lookup forms (normalised, lowercased)

@@ -16,11 +16,11 @@ int64 numpy arrays; padding positions are -1. Layouts::
 ``heads[b, 0] == 0`` and ``heads[b, d] == -1`` for d > n. Each submodule's docstring gives
 the exact semantics, constraints and tie-breaking.
 
-Kernels are ``numba.njit(cache=True)`` and batch-parallel over sentences (``prange``; set
-``numba.set_num_threads`` or ``NUMBA_NUM_THREADS`` to limit threads). A process forked after
-the parallel kernels ran (GNU OpenMP is not fork-safe) automatically uses serial twins of the
-batch loops instead (``_dispatch``); ``serial_kernels()`` asks for them in this process (the
-Pipeline does: numba's thread pool beside torch's slows the encoder). Compiled code is
+Kernels are ``numba.njit(cache=True)``. The batch loops over sentences run serially, beside
+torch's thread pool (``_dispatch``); ``parallel_kernels()`` runs them on numba's threads
+(``prange``; ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS`` limit them) for code that
+only decodes, except in a process forked after those threads started (GNU OpenMP is not
+fork-safe), which stays serial. Compiled code is
 cached on disk (``__pycache__`` next to these files; numba falls back to a per-user cache
 directory when that is read-only; ``NUMBA_CACHE_DIR`` overrides both), so only the first
 process after an install or source change pays JIT compilation (tens of seconds for all
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from zhnlp.decoders._checks import DecoderInputError
-from zhnlp.decoders._dispatch import serial_kernels
+from zhnlp.decoders._dispatch import parallel_kernels
 from zhnlp.decoders.chain import Constraints, allowed_transitions, viterbi
 from zhnlp.decoders.spans import argument_span, children_of
 from zhnlp.decoders.srl import CORE_ROLES, srl_roles
@@ -52,7 +52,7 @@ __all__ = [
     "children_of",
     "eisner",
     "mst",
-    "serial_kernels",
+    "parallel_kernels",
     "srl_roles",
     "viterbi",
     "warmup",
