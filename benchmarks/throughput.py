@@ -20,7 +20,8 @@ seg_only); `full` compares each system's fullest pipeline (zhnlp: its default ta
 and THULAC: segmentation + POS, all they offer), so the full ratio is not like for like:
 zhnlp does more. Rows named `zhnlp...` run in full precision (`precision="fp32"`),
 `...-int8` with the encoder's linear layers in int8 (the default on the CPU);
-`zhnlp-cws-fast` is the segmentation-only model (models/zhnlp-cws-fast: one encoder layer),
+`zhnlp-cws-fast` is the torch-free segmentation-only model (models/zhnlp-cws-fast: a linear
+model, `zhnlp.linear_cws`, which has no precision to choose),
 `zhnlp-small` the all-task model with two encoder layers (models/zhnlp-small). Peers that
 are not installed are listed as such.
 """
@@ -42,10 +43,10 @@ START = time.perf_counter()  # a worker's cold start counts from here
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = [("zhnlp", "cws"), ("zhnlp-int8", "cws"), ("zhnlp-cws-fast", "cws"),
-           ("zhnlp-cws-fast-int8", "cws"), ("jieba", "cws"), ("thulac", "cws"),
+           ("jieba", "cws"), ("thulac", "cws"),
            ("zhnlp", "full"), ("zhnlp-int8", "full"), ("zhnlp-small", "full"),
            ("zhnlp-small-int8", "full"), ("jieba", "full"), ("thulac", "full")]
-OURS = ("zhnlp", "zhnlp-int8", "zhnlp-small-int8", "zhnlp-cws-fast-int8")  # the ratio columns
+OURS = ("zhnlp", "zhnlp-int8", "zhnlp-small-int8", "zhnlp-cws-fast")  # the ratio columns
 MODEL_OPTION = {"zhnlp-cws-fast": "cws_model", "zhnlp-small": "small_model"}  # else "model"
 
 

@@ -2,7 +2,7 @@ import torch
 
 from tests.conftest import build_tiny_model
 from zhnlp.model import MultiTaskModel
-from zhnlp.tasks.cws import tags_to_word_lengths, words_to_tags
+from zhnlp.segmentation import tags_to_word_lengths, words_to_tags
 
 
 def test_bmes_round_trip():

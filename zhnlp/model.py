@@ -9,7 +9,6 @@ mapping offsets is the Pipeline's job.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,26 +16,18 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from zhnlp.analysis import Analysis
 from zhnlp.encoder import bert_states, inference_encoder, plain_bert, quantize_linears
 from zhnlp.errors import ZhnlpError
 from zhnlp.lexicon import Lexicon
 from zhnlp.model_files import FIX, check_model_dir, read_json
+from zhnlp.segmentation import FREE, words_to_tags
 from zhnlp.task_registry import REGISTRY, head_class
 from zhnlp.tasks.common import CHAR_OFFSET, Batch, CharSpan, chars_to_token_spans
-from zhnlp.tasks.cws import FREE, words_to_tags
 from zhnlp.tokenizer import RESERVED_TOKENS, CharTokenizer, Encoding, lookup_form
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 PRIORS_FILE = "priors.json"  # decoding priors per task (zhnlp tune-priors)
-
-
-@dataclass
-class Analysis:
-    """What the model found in one sentence: its words (character spans into the sentence
-    string it was given) and, per task run on them, that head's decoded result."""
-
-    words: list[CharSpan]
-    results: dict[str, object] = field(default_factory=dict)
 
 
 class MultiTaskModel(nn.Module):

@@ -12,8 +12,7 @@ What it adds to `MultiTaskModel.predict` (which analyses sentences of at most
   (`parataxis` when the model has that label, else `dep`), so each sentence stays one tree.
   Nothing is truncated. Then each head's `finish` completes the whole sentence (SRL
   argument spans are read off the stitched, converted tree).
-- batching by length (pieces sorted by length, `batch_size` per batch), under
-  torch.inference_mode;
+- batching by length (pieces sorted by length, `batch_size` per batch);
 - the user dictionary: forward maximum matching over the normalised text, the matches
   forced as words during CWS decoding;
 - type and task checks that raise ZhnlpError;
@@ -30,17 +29,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from zhnlp.analysis import Analysis
 from zhnlp.document import Document, Sentence, Token
 from zhnlp.errors import ZhnlpError
-from zhnlp.model import Analysis, MultiTaskModel
+from zhnlp.linear_cws import MODEL_TYPE as LINEAR_MODEL_TYPE
+from zhnlp.linear_cws import LinearSegmenter
+from zhnlp.model_files import read_json
 from zhnlp.shipped import model_directory
 from zhnlp.task_registry import TASK_ORDER, resolve_tasks
 from zhnlp.text import ends_clause, split_long, split_sentences, word_spans
 from zhnlp.tokenizer import is_dropped, lookup_text
 from zhnlp.ud_convert import is_ud1, tokens_to_ud2
+
+if TYPE_CHECKING:
+    from zhnlp.model import MultiTaskModel
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -61,25 +65,39 @@ def load(path: str | Path | None = None, threads: int | None = None,
     numbers exactly); `int8=True` is the old spelling of precision="int8". Either way a
     sentence's analysis does not depend on its batch. `device` "cuda" runs the model on a
     GPU (full precision; default "cpu"). `ud_version=1` keeps a UD 1.4 model's own labels
-    (default 2: its trees converted to UD v2)."""
+    (default 2: its trees converted to UD v2).
+
+    A linear segmenter (cws-fast, `zhnlp.linear_cws`) loads without torch; it runs on the
+    CPU, on one thread, and has no precision to choose."""
     device = device or "cpu"
     if device != "cpu" and not (isinstance(device, str) and device.startswith("cuda")):
         raise ZhnlpError(f"device must be cpu or cuda (cuda:N), not {device!r}.")
+    if precision is not None and precision not in PRECISIONS:
+        raise ZhnlpError(f"precision must be one of {', '.join(PRECISIONS)}, not "
+                         f"{precision!r}.")
+    if threads is not None and not _positive_int(threads):
+        raise ZhnlpError(f"threads must be a positive int, not {threads!r}.")
+    directory = model_directory(path)  # a shipped model's name or a directory
+    config = read_json(directory / "config.json") if (directory / "config.json").is_file() else {}
+    if isinstance(config, dict) and config.get("model_type") == LINEAR_MODEL_TYPE:
+        if device != "cpu":
+            raise ZhnlpError(f"the model in {directory} is a linear segmenter, which runs on "
+                             "the CPU only; use device='cpu'.")
+        return Pipeline(LinearSegmenter.load(directory, config), batch_size=batch_size,
+                        ud_version=ud_version)
+    import torch
+
     if device != "cpu" and not torch.cuda.is_available():
         raise ZhnlpError(f"device {device!r} asked for, but torch sees no GPU; use "
                          "device='cpu'.")
     if precision is None:
         precision = "int8" if device == "cpu" else "fp32"
-    if precision not in PRECISIONS:
-        raise ZhnlpError(f"precision must be one of {', '.join(PRECISIONS)}, not "
-                         f"{precision!r}.")
     if precision == "int8" and device != "cpu":
         raise ZhnlpError("int8 runs on the CPU only; on a GPU use precision='fp32'.")
-    directory = model_directory(path)  # a shipped model's name or a directory
     if threads is not None:
-        if not _positive_int(threads):
-            raise ZhnlpError(f"threads must be a positive int, not {threads!r}.")
         torch.set_num_threads(threads)
+    from zhnlp.model import MultiTaskModel
+
     model = MultiTaskModel.load(directory)
     if int8 or precision == "int8":
         model.quantize()
@@ -104,8 +122,8 @@ class _Piece:
 
 
 class Pipeline:
-    def __init__(self, model: MultiTaskModel, batch_size: int = DEFAULT_BATCH_SIZE,
-                 ud_version: int = 2) -> None:
+    def __init__(self, model: MultiTaskModel | LinearSegmenter,
+                 batch_size: int = DEFAULT_BATCH_SIZE, ud_version: int = 2) -> None:
         if not _positive_int(batch_size):
             raise ZhnlpError(f"batch_size must be a positive int, not {batch_size!r}.")
         if ud_version not in (1, 2):
@@ -270,8 +288,7 @@ class Pipeline:
                 for part in parts:
                     pieces.append(_Piece(index, number, *part[:2],
                                          part[2] if pretokenized else None))
-        with torch.inference_mode():
-            self._predict(texts, pieces, run, standard, batch_size)
+        self._predict(texts, pieces, run, standard, batch_size)
         for piece in pieces:  # in document order
             self._stitch(texts[piece.doc], docs[piece.doc].sentences[piece.sentence], piece)
         if self.to_ud2 and {"pos", "dep"} & set(run):

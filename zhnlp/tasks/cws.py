@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from zhnlp import metrics
 from zhnlp.corpora import Sentence
 from zhnlp.decoders import allowed_transitions, viterbi
+from zhnlp.segmentation import TAGS, force_tags, tags_to_word_lengths, words_to_tags
 from zhnlp.tasks.common import (
     IGNORE,
     Batch,
@@ -26,30 +27,6 @@ from zhnlp.tasks.common import (
     token_span_to_chars,
 )
 from zhnlp.tokenizer import DROPPED, Encoding
-
-TAGS = ["B", "M", "E", "S"]
-FREE = -1  # forced_tags value of a character the dictionary leaves to the model
-
-
-def words_to_tags(lengths: list[int]) -> list[int]:
-    """Tag ids for words of the given character lengths."""
-    tags = []
-    for n in lengths:
-        tags += [3] if n == 1 else [0] + [1] * (n - 2) + [2]
-    return tags
-
-
-def tags_to_word_lengths(tags: list[int]) -> list[int]:
-    """Word lengths from a well-formed B/M/E/S tag id sequence."""
-    lengths, current = [], 0
-    for tag in tags:
-        current += 1
-        if tag in (2, 3):  # E or S closes a word
-            lengths.append(current)
-            current = 0
-    if current:
-        lengths.append(current)
-    return lengths
 
 
 def token_tags_for_words(encoding: Encoding, spans: list[CharSpan]) -> list[int]:
@@ -108,9 +85,7 @@ class SegmentationHead(TaskHead):
         a user dictionary imposes (FREE elsewhere)."""
         emissions = F.log_softmax(outputs["logits"].float(), dim=-1).numpy()
         if forced_tags is not None:
-            forced = forced_tags[:, : emissions.shape[1]]
-            keep = (forced == FREE)[..., None] | (forced[..., None] == np.arange(len(TAGS)))
-            emissions = np.where(keep, emissions, np.float32(-1e4))
+            emissions = force_tags(emissions, forced_tags)
         paths = viterbi(emissions, None, batch.char_lengths.numpy(), allowed=self.constraints)
         words = []
         for path, n, encoding in zip(paths, batch.char_lengths, batch.encodings):
