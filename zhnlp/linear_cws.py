@@ -37,6 +37,7 @@ import numpy as np
 
 from zhnlp.analysis import Analysis
 from zhnlp.decoders import allowed_transitions, viterbi
+from zhnlp.decoders import chain as _chain
 from zhnlp.errors import ZhnlpError
 from zhnlp.segmentation import FREE, TAGS, force_tags, tags_to_word_lengths, words_to_tags
 from zhnlp.tokenizer import is_dropped, lookup_text
@@ -52,6 +53,7 @@ _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _SEED = np.uint64(0x9E3779B97F4A7C15)
 WINDOW_CHARS = 100_000  # no positional limit; only bounds the Pipeline's pieces
+KERNEL_FILES = [__file__, _chain.__file__]  # the numba code this model runs
 
 
 @numba.njit(cache=True)

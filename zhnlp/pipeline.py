@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zhnlp.analysis import Analysis
+from zhnlp.decoders import KERNEL_FILES, say_when_compiling
 from zhnlp.document import Document, Sentence, Token
 from zhnlp.errors import ZhnlpError
+from zhnlp.linear_cws import KERNEL_FILES as LINEAR_KERNELS
 from zhnlp.linear_cws import MODEL_TYPE as LINEAR_MODEL_TYPE
 from zhnlp.linear_cws import LinearSegmenter
 from zhnlp.model_files import read_json
@@ -83,8 +85,10 @@ def load(path: str | Path | None = None, threads: int | None = None,
         if device != "cpu":
             raise ZhnlpError(f"the model in {directory} is a linear segmenter, which runs on "
                              "the CPU only; use device='cpu'.")
+        say_when_compiling(LINEAR_KERNELS, "the segmenter", "5-10 s")
         return Pipeline(LinearSegmenter.load(directory, config), batch_size=batch_size,
                         ud_version=ud_version)
+    say_when_compiling(KERNEL_FILES, "the decoders", "10-30 s")
     import torch
 
     if device != "cpu" and not torch.cuda.is_available():

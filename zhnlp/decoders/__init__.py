@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zhnlp.decoders import chain, srl, tree
 from zhnlp.decoders._checks import DecoderInputError
 from zhnlp.decoders._dispatch import parallel_kernels
 from zhnlp.decoders.chain import Constraints, allowed_transitions, viterbi
@@ -47,29 +48,34 @@ __all__ = [
     "CORE_ROLES",
     "Constraints",
     "DecoderInputError",
+    "KERNEL_FILES",
     "allowed_transitions",
     "argument_span",
     "children_of",
     "eisner",
     "mst",
     "parallel_kernels",
+    "say_when_compiling",
     "srl_roles",
     "viterbi",
     "warmup",
 ]
 
 
-def _say_when_compiling() -> None:
-    """One line on stderr when no compiled kernel is cached yet (the first run after an
-    install): that run pays numba's compilation, which would otherwise look like a hang."""
-    cache = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).parent / "__pycache__")
-    if os.access(cache if cache.exists() else cache.parent, os.W_OK) and not any(
-            cache.rglob("*.nbi")):
-        print("zhnlp: first run: compiling the decoders (numba; 10-30 s, once, cached "
-              "afterwards)", file=sys.stderr, flush=True)
+def say_when_compiling(sources: list[str], what: str, seconds: str) -> None:
+    """One line on stderr when the compiled kernels of a module file in `sources` are not
+    cached yet (the first run after an install): that run pays numba's compilation, which
+    would otherwise look like a hang."""
+    for source in map(Path, sources):
+        cache = Path(os.environ.get("NUMBA_CACHE_DIR") or source.parent / "__pycache__")
+        if os.access(cache if cache.exists() else cache.parent, os.W_OK) and not any(
+                cache.rglob(f"{source.stem}.*.nbi")):
+            print(f"zhnlp: first run: compiling {what} (numba; {seconds}, once, cached "
+                  "afterwards)", file=sys.stderr, flush=True)
+            return
 
 
-_say_when_compiling()
+KERNEL_FILES = [chain.__file__, tree.__file__, srl.__file__]  # what a neural model decodes with
 
 
 def warmup(viterbi_dtypes=(np.float32,)):
