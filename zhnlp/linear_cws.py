@@ -361,15 +361,12 @@ class LinearSegmenter:
                              f"{', '.join(self.standards)}.")
         return self.standards.index(standard)
 
-    standard_id = standard_index  # the Pipeline's check of a standard
-
     def emissions(self, codes: np.ndarray, starts: np.ndarray,
                   standards: np.ndarray) -> np.ndarray:
         """[characters, 4] tag scores of sentences laid end to end."""
         out = np.zeros((len(codes), len(TAGS)), np.float32)
         feature_emissions(codes, starts, standards, self.dictionary, self.weights,
-                          np.float32(self.scale),
-                          self.copies, np.uint64(64 - self.bits), out)
+                          np.float32(self.scale), self.copies, np.uint64(64 - self.bits), out)
         return out
 
     def decode(self, emissions: np.ndarray, starts: np.ndarray,

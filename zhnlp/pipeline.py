@@ -167,7 +167,9 @@ class Pipeline:
         if standard is not None and not isinstance(standard, str):
             raise ZhnlpError(f"standard must be a str such as {self.model.standards[0]!r}, "
                              f"not {type(standard).__name__}.")
-        self.model.standard_id(standard)  # raises ZhnlpError for an unknown standard
+        if standard is not None and standard not in self.model.standards:
+            raise ZhnlpError(f"this model knows no segmentation standard {standard!r}; it has "
+                             f"{', '.join(self.model.standards)}.")
 
     # -- user dictionary -----------------------------------------------------------------
 
