@@ -449,14 +449,20 @@ class LinearSegmenter:
                    scale, config.get("meta"))
 
 
+def span_tags(spans: list, offsets: list[int], width: int, fill: int) -> np.ndarray:
+    """[width] B/M/E/S ids of the read characters (offsets into the text) that the word
+    spans cover, `fill` elsewhere: gold tags in training, forced tags for a user dictionary."""
+    position = {offset: k for k, offset in enumerate(offsets)}
+    tags = np.full(width, fill, np.int64)
+    for start, end in spans:
+        inside = [position[i] for i in range(start, end) if i in position]
+        if inside:
+            tags[inside[0] : inside[-1] + 1] = words_to_tags([len(inside)])
+    return tags
+
+
 def _forced_tags(forced_words: list, offsets: list[list[int]]) -> np.ndarray:
     """[B, width] tag ids the user dictionary forces (FREE elsewhere), per read character."""
     width = max([len(keep) for keep in offsets] + [1])
-    forced = np.full((len(offsets), width), FREE, np.int64)
-    for row, (spans, keep) in enumerate(zip(forced_words, offsets)):
-        position = {offset: k for k, offset in enumerate(keep)}
-        for start, end in spans:
-            inside = [position[i] for i in range(start, end) if i in position]
-            if inside:
-                forced[row, inside[0] : inside[-1] + 1] = words_to_tags([len(inside)])
-    return forced
+    return np.stack([span_tags(spans, keep, width, FREE)
+                     for spans, keep in zip(forced_words, offsets)])

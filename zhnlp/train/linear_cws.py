@@ -29,9 +29,10 @@ from zhnlp.linear_cws import (
     dictionary_hashes,
     encode_sentences,
     perceptron_update,
+    span_tags,
 )
 from zhnlp.metrics import cws_scores
-from zhnlp.segmentation import TAGS, words_to_tags
+from zhnlp.segmentation import TAGS
 
 # the first standard is the default
 SOURCES = {"ctb": ["ctb6"], "pku": ["pd1998", "pd1998_feb"], "ud": ["ud14_simp"]}
@@ -53,23 +54,13 @@ def jieba_words() -> list[str]:
     return [line.split(" ", 1)[0] for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def gold_tags(sentence: Sentence, offsets: list[int]) -> np.ndarray:
-    """B/M/E/S ids of the characters the segmenter reads (offsets into sentence.text)."""
-    position = {offset: k for k, offset in enumerate(offsets)}
-    tags = np.full(len(offsets), 3, np.int64)
-    for start, end in sentence.word_spans():
-        inside = [position[i] for i in range(start, end) if i in position]
-        if inside:
-            tags[inside[0] : inside[-1] + 1] = words_to_tags([len(inside)])
-    return tags
-
-
 def examples(sentences: list[Sentence], standard: int) -> list[Example]:
     result = []
     for sentence in sentences:
         codes, starts, offsets = encode_sentences([sentence.text])
         if len(codes):
-            result.append(Example(codes, gold_tags(sentence, offsets[0]), standard))
+            result.append(Example(codes, span_tags(sentence.word_spans(), offsets[0],
+                                                 len(codes), 3), standard))
     return result
 
 
